@@ -1,0 +1,31 @@
+"""`python -m dlcore.bench [overhead|mlp|all] [--threads N] [--repeat R]`."""
+
+import argparse
+import json
+import os
+import sys
+
+from dlcore.bench import CASES, GROUPS, format_table, run
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dlcore.bench", description="dlcore vs PyTorch, one process, one table")
+    p.add_argument("cases", nargs="*", default=["all"], help=f"groups {sorted(GROUPS)} or cases {sorted(CASES)}")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries (default: all cores)")
+    p.add_argument("--repeat", type=int, default=5, help="repetitions; the best one is reported")
+    p.add_argument("--min-time", type=float, default=0.05, help="seconds per repetition (sets the iteration count)")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    args = p.parse_args(argv)
+    try:
+        rows = run(args.cases, threads=args.threads, repeat=args.repeat, min_time=args.min_time)
+    except KeyError as e:
+        p.error(str(e))
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

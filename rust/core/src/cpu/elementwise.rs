@@ -1,0 +1,84 @@
+//! Element-wise maps over one or two (broadcast) strided inputs into a fresh
+//! contiguous output. Contiguous inputs take a flat loop the compiler
+//! vectorises; large ones are split across the pool.
+
+use super::PAR_MIN;
+use crate::tensor::{broadcast_strides, for_each_offset2, numel, Element, Tensor};
+use rayon::prelude::*;
+
+pub fn map_unary<T: Element, U: Element>(a: &Tensor, f: impl Fn(T) -> U + Sync + Send) -> Tensor {
+    let src = a.data::<T>();
+    let out: Vec<U> = if src.len() >= PAR_MIN {
+        super::install(|| src.par_iter().map(|&x| f(x)).collect())
+    } else {
+        src.iter().map(|&x| f(x)).collect()
+    };
+    Tensor::from_vec_unchecked(out, &a.shape)
+}
+
+/// Is `t`, read as `shape`, the same contiguous block repeated along leading
+/// dims (a bias row broadcast over a batch)? Returns the block length.
+fn trailing_block(t: &Tensor, shape: &[usize]) -> Option<usize> {
+    if !t.is_contiguous() {
+        return None;
+    }
+    let lead = shape.len() - t.ndim();
+    let first_real = t.shape.iter().position(|&d| d != 1).unwrap_or(t.ndim());
+    // every dim of t after its leading ones must match the output's
+    if t.shape[first_real..] != shape[lead + first_real..] {
+        return None;
+    }
+    Some(numel(&t.shape))
+}
+
+pub fn map_binary<T: Element, U: Element>(
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+    f: impl Fn(T, T) -> U + Sync + Send,
+) -> Tensor {
+    let n = numel(shape);
+    let (ba, bb) = (a.storage.cpu().slice::<T>(), b.storage.cpu().slice::<T>());
+    let same_a = a.shape == shape && a.is_contiguous();
+    let same_b = b.shape == shape && b.is_contiguous();
+    let out: Vec<U> = if same_a && same_b {
+        let (x, y) = (&ba[a.offset..a.offset + n], &bb[b.offset..b.offset + n]);
+        if n >= PAR_MIN {
+            super::install(|| x.par_iter().zip(y.par_iter()).map(|(&p, &q)| f(p, q)).collect())
+        } else {
+            x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
+        }
+    } else if same_a && b.numel() == 1 {
+        let q = bb[b.offset];
+        ba[a.offset..a.offset + n].iter().map(|&p| f(p, q)).collect()
+    } else if same_b && a.numel() == 1 {
+        let p = ba[a.offset];
+        bb[b.offset..b.offset + n].iter().map(|&q| f(p, q)).collect()
+    } else if let (true, Some(len)) = (same_a, trailing_block(b, shape).filter(|&l| l > 0)) {
+        let y = &bb[b.offset..b.offset + len];
+        let mut out = Vec::with_capacity(n);
+        for row in ba[a.offset..a.offset + n].chunks_exact(len) {
+            out.extend(row.iter().zip(y).map(|(&p, &q)| f(p, q)));
+        }
+        out
+    } else if let (true, Some(len)) = (same_b, trailing_block(a, shape).filter(|&l| l > 0)) {
+        let x = &ba[a.offset..a.offset + len];
+        let mut out = Vec::with_capacity(n);
+        for row in bb[b.offset..b.offset + n].chunks_exact(len) {
+            out.extend(x.iter().zip(row).map(|(&p, &q)| f(p, q)));
+        }
+        out
+    } else {
+        let sa = broadcast_strides(&a.shape, &a.strides, shape);
+        let sb = broadcast_strides(&b.shape, &b.strides, shape);
+        let mut out = Vec::with_capacity(n);
+        for_each_offset2(shape, &sa, a.offset, &sb, b.offset, |i, j| out.push(f(ba[i], bb[j])));
+        out
+    };
+    Tensor::from_vec_unchecked(out, shape)
+}
+
+/// Copies a strided view into a fresh contiguous buffer (dtype unchanged).
+pub fn copy_contiguous<T: Element>(a: &Tensor) -> Tensor {
+    Tensor::from_vec_unchecked(a.to_vec::<T>(), &a.shape)
+}

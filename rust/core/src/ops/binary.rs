@@ -1,0 +1,295 @@
+//! Element-wise binary ops with broadcasting and type promotion, the
+//! comparisons, and `where`.
+
+use super::{same_device, sum_to, unary};
+use crate::autograd::{needs_grad, record};
+use crate::cpu::elementwise::map_binary;
+use crate::cpu::Float;
+use crate::error::{Error, Result};
+use crate::tensor::{broadcast_shapes, promote, DType, Tensor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Maximum,
+    Minimum,
+}
+
+impl BinOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            BinOp::Add => "add",
+            BinOp::Sub => "sub",
+            BinOp::Mul => "mul",
+            BinOp::Div => "div",
+            BinOp::Pow => "pow",
+            BinOp::Maximum => "maximum",
+            BinOp::Minimum => "minimum",
+        }
+    }
+}
+
+fn float_fn<T: Float>(op: BinOp) -> fn(T, T) -> T {
+    match op {
+        BinOp::Add => |a, b| a + b,
+        BinOp::Sub => |a, b| a - b,
+        BinOp::Mul => |a, b| a * b,
+        BinOp::Div => |a, b| a / b,
+        BinOp::Pow => |a, b| a.powf(b),
+        BinOp::Maximum => |a, b| if a.is_nan() || a > b { a } else { b },
+        BinOp::Minimum => |a, b| if a.is_nan() || a < b { a } else { b },
+    }
+}
+
+fn int_fn(op: BinOp) -> fn(i64, i64) -> i64 {
+    match op {
+        BinOp::Add => |a, b| a.wrapping_add(b),
+        BinOp::Sub => |a, b| a.wrapping_sub(b),
+        BinOp::Mul => |a, b| a.wrapping_mul(b),
+        BinOp::Div => |a, b| a / b, // unreachable: int division promotes to float
+        BinOp::Pow => |a, b| if b < 0 { 0 } else { a.wrapping_pow(b.min(u32::MAX as i64) as u32) },
+        BinOp::Maximum => |a, b| a.max(b),
+        BinOp::Minimum => |a, b| a.min(b),
+    }
+}
+
+/// The dtype the op computes in and returns.
+pub fn result_dtype(op: BinOp, a: &Tensor, b: &Tensor) -> DType {
+    let d = promote(a.dtype, a.ndim() == 0, b.dtype, b.ndim() == 0);
+    if op == BinOp::Div && !d.is_float() {
+        DType::F32
+    } else {
+        d
+    }
+}
+
+fn compute(op: BinOp, a: &Tensor, b: &Tensor, shape: &[usize], dtype: DType) -> Result<Tensor> {
+    let a = unary::to_dtype(a, dtype)?;
+    let b = unary::to_dtype(b, dtype)?;
+    Ok(match dtype {
+        DType::F32 => map_binary(&a, &b, shape, float_fn::<f32>(op)),
+        DType::F64 => map_binary(&a, &b, shape, float_fn::<f64>(op)),
+        DType::I64 => {
+            if matches!(op, BinOp::Pow) {
+                // torch raises for negative integer exponents
+                if b.to_vec::<i64>().iter().any(|&e| e < 0) {
+                    return Err(Error::runtime("pow: integers to negative integer powers are not allowed."));
+                }
+            }
+            map_binary(&a, &b, shape, int_fn(op))
+        }
+        DType::Bool => match op {
+            BinOp::Add | BinOp::Maximum => map_binary(&a, &b, shape, |x: bool, y: bool| x | y),
+            BinOp::Mul | BinOp::Minimum => map_binary(&a, &b, shape, |x: bool, y: bool| x & y),
+            BinOp::Pow => map_binary(&a, &b, shape, |x: bool, y: bool| x | !y),
+            BinOp::Sub => {
+                return Err(Error::runtime(
+                    "sub: subtraction, the `-` operator, with two bool tensors is not supported. \
+                     Use the `^` or `logical_xor()` operator instead.",
+                ))
+            }
+            BinOp::Div => return Err(Error::runtime("div: bool operands must be promoted to float first")),
+        },
+    })
+}
+
+pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_device(op.name(), a, b)?;
+    let shape = broadcast_shapes(&a.shape, &b.shape, op.name())?;
+    let dtype = result_dtype(op, a, b);
+    let out = compute(op, a, b, &shape, dtype)?;
+    if !needs_grad(&[a, b]) {
+        return Ok(out);
+    }
+    if !dtype.is_float() {
+        return Ok(out);
+    }
+    let (sa, sb) = (a.shape.clone(), b.shape.clone());
+    let (da, db) = (a.dtype, b.dtype);
+    let (ra, rb) = (a.requires_grad(), b.requires_grad());
+    let (ac, bc) = (a.clone(), b.clone());
+    let saves: Vec<&Tensor> = match op {
+        BinOp::Add | BinOp::Sub => vec![],
+        _ => vec![a, b],
+    };
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let (ga, gb) = match op {
+            BinOp::Add => (g.clone(), g.clone()),
+            BinOp::Sub => (g.clone(), unary::neg(g)?),
+            BinOp::Mul => (mul(g, &bc)?, mul(g, &ac)?),
+            BinOp::Div => {
+                let ga = div(g, &bc)?;
+                // d(a/b)/db = -a/b² = -(g/b)·(a/b)
+                let gb = if rb { unary::neg(&mul(&ga, &div(&ac, &bc)?)?)? } else { ga.clone() };
+                (ga, gb)
+            }
+            BinOp::Pow => {
+                let one = Tensor::scalar(1.0, bc.dtype);
+                let ga = if ra { mul(g, &mul(&bc, &pow(&ac, &sub(&bc, &one)?)?)?)? } else { g.clone() };
+                let gb = if rb { mul(g, &mul(&pow(&ac, &bc)?, &unary::log(&ac)?)?)? } else { g.clone() };
+                (ga, gb)
+            }
+            BinOp::Maximum | BinOp::Minimum => {
+                // ties split the gradient in half, as torch does
+                let (wins_a, wins_b) = if op == BinOp::Maximum {
+                    (compare(CmpOp::Gt, &ac, &bc)?, compare(CmpOp::Lt, &ac, &bc)?)
+                } else {
+                    (compare(CmpOp::Lt, &ac, &bc)?, compare(CmpOp::Gt, &ac, &bc)?)
+                };
+                let tie = compare(CmpOp::Eq, &ac, &bc)?;
+                let half = Tensor::scalar(0.5, g.dtype);
+                let share = |w: &Tensor| -> Result<Tensor> {
+                    let w = unary::to_dtype(w, g.dtype)?;
+                    let t = mul(&unary::to_dtype(&tie, g.dtype)?, &half)?;
+                    mul(g, &add(&w, &t)?)
+                };
+                (share(&wins_a)?, share(&wins_b)?)
+            }
+        };
+        Ok(vec![
+            if ra { Some(sum_to(&ga, &sa, da)?) } else { None },
+            if rb { Some(sum_to(&gb, &sb, db)?) } else { None },
+        ])
+    };
+    Ok(record(out, capital(op.name()), &[a, b], &saves, Box::new(back)))
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinOp::Add, a, b)
+}
+pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinOp::Sub, a, b)
+}
+pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinOp::Mul, a, b)
+}
+pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinOp::Div, a, b)
+}
+pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinOp::Pow, a, b)
+}
+pub fn maximum(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinOp::Maximum, a, b)
+}
+pub fn minimum(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(BinOp::Minimum, a, b)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+fn cmp_fn<T: PartialOrd>(op: CmpOp) -> fn(T, T) -> bool {
+    match op {
+        CmpOp::Eq => |a, b| a == b,
+        CmpOp::Ne => |a, b| a != b,
+        CmpOp::Lt => |a, b| a < b,
+        CmpOp::Le => |a, b| a <= b,
+        CmpOp::Gt => |a, b| a > b,
+        CmpOp::Ge => |a, b| a >= b,
+    }
+}
+
+/// Comparisons return bool tensors and are not differentiable.
+pub fn compare(op: CmpOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let name = format!("{op:?}").to_lowercase();
+    same_device(&name, a, b)?;
+    let shape = broadcast_shapes(&a.shape, &b.shape, &name)?;
+    let dtype = promote(a.dtype, a.ndim() == 0, b.dtype, b.ndim() == 0);
+    let a = unary::to_dtype(a, dtype)?;
+    let b = unary::to_dtype(b, dtype)?;
+    Ok(crate::with_dtype!(dtype, T => map_binary(&a, &b, &shape, cmp_fn::<T>(op))))
+}
+
+/// `where(cond, a, b)`: a where cond is true, else b; broadcasts all three.
+pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if cond.dtype != DType::Bool {
+        return Err(Error::runtime(format!(
+            "where: expected condition to be a bool tensor, but got a tensor of dtype {}",
+            cond.dtype.name()
+        )));
+    }
+    same_device("where", a, b)?;
+    same_device("where", cond, a)?;
+    let shape = broadcast_shapes(&broadcast_shapes(&cond.shape, &a.shape, "where")?, &b.shape, "where")?;
+    let dtype = promote(a.dtype, a.ndim() == 0, b.dtype, b.ndim() == 0);
+    let s64 = super::shape_i64(&shape);
+    let c = super::shape::expand(cond, &s64)?.to_vec::<bool>();
+    let ae = super::shape::expand(&unary::to_dtype(&a.detach(), dtype)?, &s64)?;
+    let be = super::shape::expand(&unary::to_dtype(&b.detach(), dtype)?, &s64)?;
+    let out = crate::with_dtype!(dtype, T => {
+        let (x, y) = (ae.data::<T>(), be.data::<T>());
+        let v: Vec<T> = c.iter().zip(x.iter().zip(y.iter())).map(|(&k, (&p, &q))| if k { p } else { q }).collect();
+        Tensor::from_vec_unchecked(v, &shape)
+    });
+    if !needs_grad(&[a, b]) || !dtype.is_float() {
+        return Ok(out);
+    }
+    let (sa, sb, da, db) = (a.shape.clone(), b.shape.clone(), a.dtype, b.dtype);
+    let (ra, rb) = (a.requires_grad(), b.requires_grad());
+    let cond = cond.clone();
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let zero = Tensor::scalar(0.0, g.dtype);
+        Ok(vec![
+            if ra { Some(sum_to(&where_(&cond, g, &zero)?, &sa, da)?) } else { None },
+            if rb { Some(sum_to(&where_(&cond, &zero, g)?, &sb, db)?) } else { None },
+        ])
+    };
+    Ok(record(out, "Where", &[a, b], &[], Box::new(back)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogicOp {
+    And,
+    Or,
+    Xor,
+}
+
+/// Element-wise logical and/or/xor on bool tensors (`&`, `|`, `^`); integer
+/// tensors get the bitwise op, as in torch.
+pub fn logical(op: LogicOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let name = format!("bitwise_{op:?}").to_lowercase();
+    let shape = broadcast_shapes(&a.shape, &b.shape, &name)?;
+    let dtype = promote(a.dtype, a.ndim() == 0, b.dtype, b.ndim() == 0);
+    let a = unary::to_dtype(a, dtype)?;
+    let b = unary::to_dtype(b, dtype)?;
+    Ok(match dtype {
+        DType::Bool => map_binary(&a, &b, &shape, move |x: bool, y: bool| match op {
+            LogicOp::And => x & y,
+            LogicOp::Or => x | y,
+            LogicOp::Xor => x ^ y,
+        }),
+        DType::I64 => map_binary(&a, &b, &shape, move |x: i64, y: i64| match op {
+            LogicOp::And => x & y,
+            LogicOp::Or => x | y,
+            LogicOp::Xor => x ^ y,
+        }),
+        d => return Err(Error::type_(format!("{name}: not implemented for {}", d.name()))),
+    })
+}
+
+/// `~x`: logical not for bool, bitwise not for int64.
+pub fn logical_not(a: &Tensor) -> Result<Tensor> {
+    use crate::cpu::elementwise::map_unary;
+    Ok(match a.dtype {
+        DType::Bool => map_unary(a, |x: bool| !x),
+        DType::I64 => map_unary(a, |x: i64| !x),
+        d => return Err(Error::type_(format!("bitwise_not: not implemented for {}", d.name()))),
+    })
+}

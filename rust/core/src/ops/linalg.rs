@@ -1,0 +1,195 @@
+//! matmul (batched, broadcasting) and the fused linear layer, on the GEMM kernel.
+
+use super::{shape, shape_i64, sum_to, unary};
+use crate::autograd::{needs_grad, record};
+use crate::cpu::gemm::{gemm, MatRef};
+use crate::error::{Error, Result};
+use crate::tensor::{broadcast_shapes, broadcast_strides, for_each_offset2, numel, DType, Tensor};
+use rayon::prelude::*;
+
+fn check_dtypes(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.dtype != b.dtype {
+        return Err(Error::runtime(format!(
+            "{op}: expected m1 and m2 to have the same dtype, but got: {} != {}",
+            a.dtype.name(),
+            b.dtype.name()
+        )));
+    }
+    if a.dtype == DType::Bool {
+        return Err(Error::runtime(format!("{op}: not implemented for 'bool'")));
+    }
+    Ok(())
+}
+
+/// C[b] = A[b] @ B[b] for every broadcast batch index; returns (…, m, n).
+fn bmm_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (na, nb) = (a.ndim(), b.ndim());
+    let (m, k, n) = (a.shape[na - 2], a.shape[na - 1], b.shape[nb - 1]);
+    let batch = broadcast_shapes(&a.shape[..na - 2], &b.shape[..nb - 2], "matmul")?;
+    let sa = broadcast_strides(&a.shape[..na - 2], &a.strides[..na - 2], &batch);
+    let sb = broadcast_strides(&b.shape[..nb - 2], &b.strides[..nb - 2], &batch);
+    let mut offs = Vec::with_capacity(numel(&batch));
+    for_each_offset2(&batch, &sa, a.offset, &sb, b.offset, |x, y| offs.push((x, y)));
+    let mut out_shape = batch.clone();
+    out_shape.extend([m, n]);
+    if !a.dtype.is_float() {
+        // integer matmul: exact in f64 for the magnitudes anyone multiplies
+        let r = bmm_forward(&unary::to_dtype(a, DType::F64)?, &unary::to_dtype(b, DType::F64)?)?;
+        return unary::to_dtype(&r, a.dtype);
+    }
+    Ok(crate::with_float!(a.dtype, "matmul", T => {
+        let (abuf, bbuf) = (a.storage.cpu().slice::<T>(), b.storage.cpu().slice::<T>());
+        let mut c = vec![T::zero(); numel(&out_shape)];
+        let (ars, acs, brs, bcs) = (a.strides[na - 2], a.strides[na - 1], b.strides[nb - 2], b.strides[nb - 1]);
+        let run = |(cc, &(oa, ob)): (&mut [T], &(usize, usize))| {
+            let am = MatRef { data: abuf, offset: oa, rs: ars, cs: acs };
+            let bm = MatRef { data: bbuf, offset: ob, rs: brs, cs: bcs };
+            gemm(m, n, k, T::one(), am, bm, T::zero(), cc);
+        };
+        if m * n > 0 {
+            if offs.len() > 1 && m * n * k < (1 << 18) {
+                crate::cpu::install(|| c.par_chunks_mut(m * n).zip(offs.par_iter()).for_each(run));
+            } else {
+                c.chunks_mut(m * n).zip(offs.iter()).for_each(run);
+            }
+        }
+        Tensor::from_vec_unchecked(c, &out_shape)
+    }))
+}
+
+fn bmm_broadcast(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (na, nb) = (a.ndim(), b.ndim());
+    if a.shape[na - 1] != b.shape[nb - 2] {
+        return Err(Error::runtime(format!(
+            "matmul: mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{}); full shapes {:?} and {:?}",
+            a.shape[na - 2], a.shape[na - 1], b.shape[nb - 2], b.shape[nb - 1], a.shape, b.shape
+        )));
+    }
+    let out = bmm_forward(a, b)?;
+    if !needs_grad(&[a, b]) {
+        return Ok(out);
+    }
+    let (ac, bc) = (a.clone(), b.clone());
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let ga = if ac.requires_grad() {
+            Some(sum_to(&bmm_broadcast(g, &shape::transpose(&bc, -1, -2)?)?, &ac.shape, ac.dtype)?)
+        } else {
+            None
+        };
+        let gb = if bc.requires_grad() {
+            Some(sum_to(&bmm_broadcast(&shape::transpose(&ac, -1, -2)?, g)?, &bc.shape, bc.dtype)?)
+        } else {
+            None
+        };
+        Ok(vec![ga, gb])
+    };
+    Ok(record(out, "Mm", &[a, b], &[a, b], Box::new(back)))
+}
+
+/// torch.matmul: dot, matrix-vector, matrix-matrix and broadcast batches.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    super::same_device("matmul", a, b)?;
+    check_dtypes("matmul", a, b)?;
+    match (a.ndim(), b.ndim()) {
+        (0, _) | (_, 0) => Err(Error::runtime(format!(
+            "matmul: both arguments to matmul need to be at least 1D, but they are {}D and {}D",
+            a.ndim(),
+            b.ndim()
+        ))),
+        (1, 1) => {
+            if a.shape[0] != b.shape[0] {
+                return Err(Error::runtime(format!(
+                    "dot: inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number of elements",
+                    a.shape[0], b.shape[0]
+                )));
+            }
+            let r = bmm_broadcast(&shape::unsqueeze(a, 0)?, &shape::unsqueeze(b, 1)?)?;
+            shape::reshape(&r, &[])
+        }
+        (1, _) => shape::squeeze(&bmm_broadcast(&shape::unsqueeze(a, 0)?, b)?, Some(&[-2])),
+        (_, 1) => shape::squeeze(&bmm_broadcast(a, &shape::unsqueeze(b, 1)?)?, Some(&[-1])),
+        _ => bmm_broadcast(a, b),
+    }
+}
+
+/// y = x @ wᵀ + b in one GEMM whose C starts as the broadcast bias (so the
+/// bias add costs no extra pass), recorded as one node.
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    if w.ndim() != 2 || x.ndim() == 0 {
+        return Err(Error::runtime(format!(
+            "linear: expected input of at least 1 dim and a 2-D weight, got input {:?} and weight {:?}",
+            x.shape, w.shape
+        )));
+    }
+    let (out_f, in_f) = (w.shape[0], w.shape[1]);
+    if x.shape[x.ndim() - 1] != in_f {
+        return Err(Error::runtime(format!(
+            "linear: mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{}): input {:?}, weight {:?}",
+            numel(&x.shape[..x.ndim() - 1]),
+            in_f,
+            in_f,
+            out_f,
+            x.shape,
+            w.shape
+        )));
+    }
+    check_dtypes("linear", x, w)?;
+    if let Some(b) = bias {
+        if b.shape != [out_f] && !(b.ndim() == 0) {
+            return Err(Error::runtime(format!("linear: bias of shape {:?} does not match out_features {out_f}", b.shape)));
+        }
+        check_dtypes("linear", x, b)?;
+    }
+    if !x.dtype.is_float() {
+        return Err(Error::runtime(format!("linear: expected a floating point input, got {}", x.dtype.name())));
+    }
+    let x2 = shape::reshape(&x.detach(), &[-1, in_f as i64])?;
+    let rows = x2.shape[0];
+    let mut out_shape = x.shape[..x.ndim() - 1].to_vec();
+    out_shape.push(out_f);
+    let out = crate::with_float!(x.dtype, "linear", T => {
+        let mut c: Vec<T> = match bias {
+            Some(b) => {
+                let bv = shape::expand(&b.detach(), &[out_f as i64])?.to_vec::<T>();
+                let mut c = Vec::with_capacity(rows * out_f);
+                for _ in 0..rows { c.extend_from_slice(&bv); }
+                c
+            }
+            None => vec![T::zero(); rows * out_f],
+        };
+        let am = MatRef { data: x2.storage.cpu().slice::<T>(), offset: x2.offset, rs: x2.strides[0], cs: x2.strides[1] };
+        // B = wᵀ: B(p, j) = w[j, p]
+        let bm = MatRef { data: w.storage.cpu().slice::<T>(), offset: w.offset, rs: w.strides[1], cs: w.strides[0] };
+        gemm(rows, out_f, in_f, T::one(), am, bm, T::one(), &mut c);
+        Tensor::from_vec_unchecked(c, &out_shape)
+    });
+    let mut inputs = vec![x, w];
+    if let Some(b) = bias {
+        inputs.push(b);
+    }
+    if !needs_grad(&inputs) {
+        return Ok(out);
+    }
+    let (xc, wc, bc) = (x.clone(), w.clone(), bias.cloned());
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let g2 = shape::reshape(g, &[-1, out_f as i64])?;
+        let gx = if xc.requires_grad() {
+            Some(shape::reshape(&matmul(&g2, &wc)?, &shape_i64(&xc.shape))?)
+        } else {
+            None
+        };
+        let gw = if wc.requires_grad() {
+            let x2 = shape::reshape(&xc, &[-1, in_f as i64])?;
+            Some(matmul(&shape::t(&g2)?, &x2)?)
+        } else {
+            None
+        };
+        let mut grads = vec![gx, gw];
+        if let Some(b) = &bc {
+            grads.push(if b.requires_grad() { Some(sum_to(&g2, &b.shape, b.dtype)?) } else { None });
+        }
+        Ok(grads)
+    };
+    let saved: Vec<&Tensor> = inputs.clone();
+    Ok(record(out, "Linear", &inputs, &saved, Box::new(back)))
+}

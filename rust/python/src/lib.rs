@@ -1,0 +1,25 @@
+//! dlcore._core: PyO3 bindings only. Each binding converts arguments, calls
+//! one core op (releasing the GIL when the work is large) and maps errors.
+
+mod convert;
+mod errors;
+mod functions;
+mod indexing;
+mod tensor;
+mod tensor_math;
+
+use convert::{PyDType, PyDevice};
+use dlcore_core::DType;
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    tensor::register(m)?;
+    functions::register(m)?;
+    m.add_class::<PyDType>()?;
+    m.add_class::<PyDevice>()?;
+    for (name, d) in [("float32", DType::F32), ("float64", DType::F64), ("int64", DType::I64), ("bool", DType::Bool)] {
+        m.add(name, PyDType { d })?;
+    }
+    Ok(())
+}
