@@ -183,3 +183,13 @@ def get_default_dtype():
 
 
 from . import autograd, cuda, data, nn, optim  # noqa: E402,F401
+
+
+class inference_mode(no_grad):
+    """Like ``no_grad`` (dlcore has no separate inference tensors)."""
+
+    def __init__(self, mode=True):
+        self._mode = mode
+
+    def __enter__(self):
+        self._prev = _core.set_grad_enabled(not self._mode and _core.is_grad_enabled())

@@ -15,6 +15,11 @@ fn dim_mask(x: &Tensor, dims: Option<&[i64]>, op: &str) -> Result<Vec<bool>> {
     let mut mask = vec![dims.is_none() || dims.is_some_and(|d| d.is_empty()); nd];
     if let Some(ds) = dims {
         for &d in ds {
+            if nd == 0 {
+                // a 0-d tensor reduces over "dim 0/-1" to itself, as in torch
+                wrap_dim(d, nd, op)?;
+                continue;
+            }
             let d = wrap_dim(d, nd, op)?;
             if std::mem::replace(&mut mask[d], true) && ds.len() > 1 {
                 return Err(Error::runtime(format!("{op}: dim {d} appears multiple times in the list of dims")));

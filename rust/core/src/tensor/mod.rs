@@ -77,6 +77,9 @@ impl Tensor {
         offset: usize,
         dtype: DType,
     ) -> Tensor {
+        // an empty view may point one past its storage; pin it to 0 so every
+        // `offset..offset + numel` range is in bounds
+        let offset = if numel(&shape) == 0 { 0 } else { offset };
         Tensor(Arc::new(TensorImpl {
             storage,
             shape,
