@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import operator
 import os
+import re
 
 import numpy as np
 import pytest
@@ -53,6 +54,23 @@ TOLERANCES = {
     "float64": (1e-10, 1e-10),
 }
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+# Torch features outside dlcore's current scope (README, "What is here"). When the
+# dlcore side of check_op fails with an AttributeError naming one of these, or with
+# NotImplementedError, the test is reported as xfail instead of failing; any other
+# failure (wrong values, shapes, dtypes, grads) still fails. Remove names as they
+# land. DLCORE_STRICT=1 turns these xfails back into failures.
+NOT_YET = frozenset(
+    """
+    int32 uint8 int8 int16 float16 bfloat16 half
+    sign square round floor ceil trunc log1p log2 log10 expm1 tan asin atan sinh cosh erf reciprocal
+    gelu silu softplus logsigmoid leaky_relu elu relu6 hardtanh
+    exp_ relu_ neg_ abs_ scatter_add_ index_add index_put cumsum norm isnan isinf isfinite nan_to_num
+    unflatten movedim mv dot outer addmm einsum new_zeros new_ones new_full type_as logical_not
+    nll_loss binary_cross_entropy binary_cross_entropy_with_logits l1_loss smooth_l1_loss
+    """.split()
+)
+STRICT = os.environ.get("DLCORE_STRICT") == "1"
 
 
 def import_torch():
@@ -240,8 +258,12 @@ def check_op(
 
     th_made = [a.make(torch, non_contiguous) for a in args]
     th_out = (fn_torch or fn)(torch, *[v for _, v in th_made])
-    dl_made = [a.make(dlcore, non_contiguous, device) for a in args]
-    dl_out = fn(dlcore, *[v for _, v in dl_made])
+    try:
+        dl_made = [a.make(dlcore, non_contiguous, device) for a in args]
+        dl_out = fn(dlcore, *[v for _, v in dl_made])
+    except (AttributeError, NotImplementedError) as e:
+        _xfail_if_not_yet(e)
+        raise
     assert_same(dl_out, th_out, rtol, atol)
 
     th_outs = [o for o in _flatten(th_out) if isinstance(o, torch.Tensor)]
@@ -266,6 +288,16 @@ def check_op(
         assert dl_leaf.grad is not None, f"input {k}: dlcore .grad is None, torch has a gradient"
         assert_same(dl_leaf.grad, th_leaf.grad, rtol, atol, f"grad of input {k}")
     return dl_out, th_out
+
+
+def _xfail_if_not_yet(e):
+    if STRICT:
+        return
+    if isinstance(e, NotImplementedError):
+        pytest.xfail(f"dlcore: not implemented yet: {e}")
+    m = re.search(r"has no attribute '(\w+)'", str(e))
+    if m and m.group(1) in NOT_YET:
+        pytest.xfail(f"dlcore: {m.group(1)} not implemented yet")
 
 
 def _check_without_torch(fn, args, grad, rtol, atol, ref):

@@ -2,7 +2,7 @@
 names the op and the offending shapes / values (never a crash or a panic).
 
 Each case is `(id, fn(m), exception, words)`: fn gets the module (dlcore or torch).
-`words` must all appear in dlcore's message (case-insensitive); a tuple of ints
+`words` are regexes that must all match dlcore's message (case-insensitive); a tuple of ints
 in `words` is a shape, accepted as "[2, 3]", "(2, 3)" or "2x3".
 The same table is run against torch to prove the exception types are torch's.
 """
@@ -53,7 +53,7 @@ CASES = [
     ("inplace_broadcast", _inplace_broadcast_out, RuntimeError, ["add_", (3,), (2, 3)]),
     # --- matmul family
     ("matmul_2d", lambda m: m.ones(2, 3) @ m.ones(4, 5), RuntimeError, ["matmul", (2, 3), (4, 5)]),
-    ("matmul_1d", lambda m: m.matmul(m.ones(3), m.ones(4)), RuntimeError, ["matmul", (3,), (4,)]),
+    ("matmul_1d", lambda m: m.matmul(m.ones(3), m.ones(4)), RuntimeError, ["matmul|dot", (3,), (4,)]),
     ("matmul_batched", lambda m: m.ones(2, 2, 3) @ m.ones(3, 3, 4), RuntimeError, ["matmul", (2, 2, 3), (3, 3, 4)]),
     ("matmul_0d", lambda m: m.matmul(m.ones(()), m.ones(3)), RuntimeError, ["matmul"]),
     ("mm_rank", lambda m: m.mm(m.ones(3), m.ones(3, 2)), RuntimeError, ["mm"]),
@@ -62,7 +62,7 @@ CASES = [
     # --- view / reshape / shape ops
     ("view_size", lambda m: m.ones(2, 3).view(4), RuntimeError, ["view", (4,), "6"]),
     ("view_noncontig", _bad_view_noncontig, RuntimeError, ["view", "reshape"]),
-    ("view_two_inferred", lambda m: m.ones(2, 3).view(-1, -1), RuntimeError, ["view", "-1"]),
+    ("view_two_inferred", lambda m: m.ones(2, 3).view(-1, -1), RuntimeError, ["view", "infer"]),
     ("reshape_size", lambda m: m.ones(2, 3).reshape(5, 2), RuntimeError, ["reshape", (5, 2), "6"]),
     ("expand_bad", lambda m: m.ones(3).expand(4), RuntimeError, ["expand", (3,), (4,)]),
     ("expand_fewer_dims", lambda m: m.ones(2, 3).expand(3), RuntimeError, ["expand"]),
@@ -93,14 +93,14 @@ CASES = [
     ("sub_bool", lambda m: m.ones(2, dtype=m.bool) - m.ones(2, dtype=m.bool), RuntimeError, ["sub", "bool"]),
     ("neg_bool", lambda m: -m.ones(2, dtype=m.bool), RuntimeError, ["neg", "bool"]),
     ("bitwise_float", lambda m: m.ones(2) & m.ones(2), RuntimeError, ["bitwise_and", "float"]),
-    ("mean_int", lambda m: m.ones(2, dtype=m.int64).mean(), RuntimeError, ["mean", "long"]),
-    ("inplace_cast", _inplace_bad_cast, RuntimeError, ["add_", "float", "long"]),
+    ("mean_int", lambda m: m.ones(2, dtype=m.int64).mean(), RuntimeError, ["mean", "long|int64"]),
+    ("inplace_cast", _inplace_bad_cast, RuntimeError, ["add_", "float", "long|int64"]),
     ("int_requires_grad", lambda m: m.ones(2, dtype=m.int64).requires_grad_(), RuntimeError, ["floating point"]),
     ("float_index", lambda m: m.ones(3)[m.ones(2)], IndexError, ["long", "bool"]),
     ("gather_float_index", lambda m: m.ones(3).gather(0, m.ones(2)), RuntimeError, ["gather", "int64"]),
     ("add_str", lambda m: m.ones(2) + "a", TypeError, ["str"]),
     ("tensor_str", lambda m: m.tensor(["a"]), ValueError, ["str"]),
-    ("tensor_ragged", lambda m: m.tensor([[1, 2], [3]]), ValueError, ["length"]),
+    ("tensor_ragged", lambda m: m.tensor([[1, 2], [3]]), ValueError, ["length|inhomogeneous|sequence"]),
     # --- index out of range
     ("index_int", lambda m: m.ones(3)[5], IndexError, ["5", "3"]),
     ("index_int_neg", lambda m: m.ones(3, 2)[-4], IndexError, ["-4", "3"]),
@@ -141,7 +141,7 @@ def test_error(name, fn, exc, words):
         if isinstance(w, tuple):
             assert re.search(_shape_pattern(w), msg), f"shape {w} not named in {msg!r}"
         else:
-            assert w.lower() in msg.lower(), f"{w!r} not in {msg!r}"
+            assert re.search(w, msg, flags=re.I), f"{w!r} not in {msg!r}"
 
 
 @pytest.mark.skipif(torch is None, reason="torch not installed")

@@ -60,10 +60,13 @@ def test_binary_random_broadcast(op, pair, seed, non_contiguous):
 
 
 @SETTINGS
-@given(pair=broadcastable_pair(), seed=seeds, dtypes=st.tuples(*[st.sampled_from(["int32", "int64", "float32", "float64", "bool"])] * 2))
+@given(pair=broadcastable_pair(), seed=seeds, dtypes=st.tuples(*[st.sampled_from(["int64", "float32", "float64", "bool"])] * 2))
 def test_binary_random_dtypes(pair, seed, dtypes):
     rng = np.random.default_rng(seed)
-    arrays = [(rng.integers(-3, 4, size=s) if dt != "bool" else rng.random(s) < 0.5).astype(dt) for s, dt in zip(pair, dtypes)]
+    arrays = [
+        np.asarray(rng.integers(-3, 4, size=s) if dt != "bool" else rng.random(s) < 0.5).astype(dt)
+        for s, dt in zip(pair, dtypes)
+    ]
     check_op(lambda m, a, b: a * b + a, arrays, grad=False)
 
 

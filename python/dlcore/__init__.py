@@ -75,7 +75,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         if isinstance(data, (list, tuple)) and _builtins.any(isinstance(x, Tensor) for x in data):
             data = [x.tolist() if isinstance(x, Tensor) else x for x in data]
         arr = _np.asarray(data)
-        if arr.dtype.kind == "f":
+        # Python floats become float32 (torch's default); NumPy scalars keep their dtype
+        if arr.dtype.kind == "f" and not isinstance(data, _np.generic):
             arr = arr.astype(_np.float32)
         elif arr.dtype == _np.dtype(object):
             raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__} (ragged or non-numeric data)")
@@ -161,7 +162,7 @@ def _method(name):
 
 for _name in (
     "exp log sqrt rsqrt abs sin cos tanh sigmoid relu neg clamp clip sum mean var std prod "
-    "max min amax argmax argmin logsumexp softmax log_softmax matmul mm bmm reshape permute transpose t "
+    "max min amax amin argmax argmin logsumexp softmax log_softmax matmul mm bmm reshape permute transpose t "
     "squeeze unsqueeze flatten narrow select split chunk unbind gather scatter scatter_add index_select "
     "masked_fill nonzero add sub mul div pow maximum minimum eq ne lt le gt ge all any logical_not "
     "numel clone detach"

@@ -31,3 +31,13 @@ def tensor_repr(t):
     elif t.requires_grad:
         extras.append("requires_grad=True")
     return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+
+def rebuild_tensor(array, requires_grad):
+    """Inverse of ``Tensor.__reduce__`` (pickling through NumPy)."""
+    from . import _core
+
+    t = _core.from_array_copy(array)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t

@@ -408,24 +408,16 @@ class Module:
                 if tuple(src.shape) != tuple(target.shape):
                     errors.append(
                         f"size mismatch for {key}: copying a param with shape "
-                        f"{_fmt_shape(src.shape)} from checkpoint, the shape in "
-                        f"current model is {_fmt_shape(target.shape)}."
+                        f"{tuple(src.shape)} from checkpoint, the shape in "
+                        f"current model is {tuple(target.shape)}."
                     )
                     continue
                 target.copy_(src)
-        if strict:
-            if unexpected:
-                errors.insert(
-                    0,
-                    "Unexpected key(s) in state_dict: "
-                    + ", ".join(f'"{k}"' for k in unexpected) + ". ",
-                )
-            if missing:
-                errors.insert(
-                    0,
-                    "Missing key(s) in state_dict: "
-                    + ", ".join(f'"{k}"' for k in missing) + ". ",
-                )
+        if strict:  # torch's order: missing keys, unexpected keys, size mismatches
+            for label, keys in (("Unexpected", unexpected), ("Missing", missing)):
+                if keys:
+                    names = ", ".join(f'"{k}"' for k in keys)
+                    errors.insert(0, f"{label} key(s) in state_dict: {names}. ")
         if errors:
             raise RuntimeError(
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
@@ -462,10 +454,6 @@ def _expect_none_or(value: Any, cls: type, kind: str, name: str) -> None:
             f"cannot assign '{type(value).__name__}' as {kind} '{name}' "
             f"({cls.__module__}.{cls.__name__} or None expected)"
         )
-
-
-def _fmt_shape(shape) -> str:
-    return repr(shape)
 
 
 def _is_floating(dtype) -> bool:

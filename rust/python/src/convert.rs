@@ -37,6 +37,26 @@ impl PyDType {
     }
 }
 
+/// The one Python object per dtype, so `t.dtype is dlcore.float32` holds.
+pub fn dtype_object(py: Python<'_>, d: DType) -> PyResult<Bound<'_, PyDType>> {
+    static OBJECTS: pyo3::sync::PyOnceLock<[Py<PyDType>; 4]> = pyo3::sync::PyOnceLock::new();
+    let objs = OBJECTS.get_or_try_init(py, || -> PyResult<_> {
+        Ok([
+            Py::new(py, PyDType { d: DType::Bool })?,
+            Py::new(py, PyDType { d: DType::I64 })?,
+            Py::new(py, PyDType { d: DType::F32 })?,
+            Py::new(py, PyDType { d: DType::F64 })?,
+        ])
+    })?;
+    let i = match d {
+        DType::Bool => 0,
+        DType::I64 => 1,
+        DType::F32 => 2,
+        DType::F64 => 3,
+    };
+    Ok(objs[i].bind(py).clone())
+}
+
 /// `dlcore.device("cpu")`.
 #[pyclass(name = "device", module = "dlcore", frozen, skip_from_py_object)]
 #[derive(Clone)]

@@ -165,7 +165,7 @@ impl PyTensor {
         // a bool mask over the whole view: write where the mask is set
         if let [Some(mask)] = adv.as_slice() {
             if mask.dtype == DType::Bool && mask.shape == view.shape && v.numel() == 1 {
-                let merged = ops::where_(mask, &ops::to_dtype(&v, view.dtype).py()?, &view.detach()).py()?;
+                let merged = ops::where_(mask, &ops::to_dtype(&v, view.dtype).py()?, &view).py()?;
                 return ops::copy_(&view, &merged).py();
             }
         }

@@ -9,6 +9,7 @@ mod tensor;
 mod tensor_math;
 
 use convert::{PyDType, PyDevice};
+
 use dlcore_core::DType;
 use pyo3::prelude::*;
 
@@ -19,7 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDType>()?;
     m.add_class::<PyDevice>()?;
     for (name, d) in [("float32", DType::F32), ("float64", DType::F64), ("int64", DType::I64), ("bool", DType::Bool)] {
-        m.add(name, PyDType { d })?;
+        m.add(name, convert::dtype_object(m.py(), d)?)?;
     }
     Ok(())
 }

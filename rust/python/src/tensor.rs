@@ -3,6 +3,7 @@
 //! in `indexing.rs`.
 
 use crate::convert::{check_device, parse_dtype, PyDType, PyDevice};
+use pyo3::types::PyDict;
 use crate::errors::IntoPy;
 use dlcore_core::autograd;
 use dlcore_core::tensor::Storage;
@@ -142,8 +143,8 @@ impl PyTensor {
         self.t.offset
     }
     #[getter]
-    fn dtype(&self) -> PyDType {
-        PyDType { d: self.t.dtype }
+    fn dtype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDType>> {
+        crate::convert::dtype_object(py, self.t.dtype)
     }
     #[getter]
     fn device(&self) -> PyDevice {
@@ -202,6 +203,7 @@ impl PyTensor {
             DType::Bool => numpy_view::<bool>(py, &self.t),
         }
     }
+    #[pyo3(signature = (dtype=None, copy=None))]
     fn __array__<'py>(&self, py: Python<'py>, dtype: Option<&Bound<'py, PyAny>>, copy: Option<bool>) -> PyResult<Bound<'py, PyAny>> {
         let _ = copy;
         let a = self.detach().numpy(py)?;
@@ -245,16 +247,17 @@ impl PyTensor {
     }
     /// `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other_tensor)`.
     #[pyo3(signature = (*args, dtype=None, device=None, copy=false, non_blocking=false))]
-    fn to(
-        &self,
-        py: Python<'_>,
+    fn to<'py>(
+        slf: &Bound<'py, Self>,
+        py: Python<'py>,
         args: &Bound<'_, PyTuple>,
         dtype: Option<&Bound<'_, PyAny>>,
         device: Option<&Bound<'_, PyAny>>,
         copy: bool,
         non_blocking: bool,
-    ) -> PyResult<PyTensor> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let _ = non_blocking;
+        let this = slf.get();
         check_device(device)?;
         let mut target = dtype.filter(|d| !d.is_none()).map(parse_dtype).transpose()?;
         for a in args.iter() {
@@ -266,13 +269,43 @@ impl PyTensor {
                 target = Some(parse_dtype(&a)?);
             }
         }
-        let d = target.unwrap_or(self.t.dtype);
-        let t = self.t.clone();
-        run(py, t.numel(), move || {
+        let d = target.unwrap_or(this.t.dtype);
+        if d == this.t.dtype && !copy {
+            return Ok(slf.clone().into_any());
+        }
+        let t = this.t.clone();
+        let r = run(py, t.numel(), move || {
             let r = ops::to_dtype(&t, d)?;
             if copy && r.same_tensor(&t) { ops::contiguous_copy(&t) } else { Ok(r) }
-        })
-        .map(Into::into)
+        })?;
+        Ok(Bound::new(py, PyTensor::from(r))?.into_any())
+    }
+    fn __copy__(&self) -> PyTensor {
+        self.t.detach().into()
+    }
+    /// Deep copy: new memory, same values and requires_grad (grad copied too).
+    #[pyo3(signature = (memo=None))]
+    fn __deepcopy__(&self, memo: Option<&Bound<'_, PyDict>>) -> PyResult<PyTensor> {
+        let _ = memo;
+        if !self.t.is_leaf() {
+            return Err(PyRuntimeError::new_err(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment",
+            ));
+        }
+        let c = ops::contiguous_copy(&self.t.detach()).py()?;
+        c.set_requires_grad(self.t.requires_grad()).py()?;
+        if let Some(g) = self.t.grad() {
+            c.set_grad(Some(ops::contiguous_copy(&g).py()?)).py()?;
+        }
+        Ok(c.into())
+    }
+    /// Pickling goes through NumPy (values, dtype) — safetensors is the
+    /// format for files; this keeps `copy`/`multiprocessing` working.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let this = slf.get();
+        let arr = this.detach().numpy(py)?.call_method0("copy")?;
+        let f = py.import("dlcore._format")?.getattr("rebuild_tensor")?;
+        PyTuple::new(py, [f, PyTuple::new(py, [arr.into_any(), this.t.requires_grad().into_pyobject(py)?.to_owned().into_any()])?.into_any()])
     }
     fn float(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.cast(py, DType::F32)
@@ -351,6 +384,20 @@ impl PyTensor {
     #[getter]
     fn data(&self) -> PyTensor {
         self.t.detach().into()
+    }
+    /// `t.data = other` copies `other`'s values into `t` (same shape and
+    /// dtype required): dlcore tensors cannot swap their storage, and copying
+    /// keeps every reference to `t` (optimizers, modules) valid.
+    #[setter(data)]
+    fn set_data(&self, other: &PyTensor) -> PyResult<()> {
+        if other.t.shape != self.t.shape || other.t.dtype != self.t.dtype {
+            return Err(PyRuntimeError::new_err(format!(
+                "data: dlcore assigns .data by copying, so shape and dtype must match: tensor {:?} {}, new data {:?} {}",
+                self.t.shape, self.t.dtype.name(), other.t.shape, other.t.dtype.name()
+            )));
+        }
+        let _guard = dlcore_core::autograd::GradModeGuard::new(false);
+        ops::copy_(&self.t, &other.t).py()
     }
     #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
     fn backward(

@@ -75,6 +75,20 @@ macro_rules! unary_methods {
         }
     };
 }
+macro_rules! unary_inplace_methods {
+    ($($name:ident => $op:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(fn $name(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+                ops::unary_(&slf.get().t, stringify!($name), |x| ops::unary(UnaryOp::$op, x)).py()?;
+                Ok(slf)
+            })*
+        }
+    };
+}
+unary_inplace_methods!(exp_ => Exp, log_ => Log, sqrt_ => Sqrt, rsqrt_ => Rsqrt, abs_ => Abs, sin_ => Sin,
+    cos_ => Cos, tanh_ => Tanh, sigmoid_ => Sigmoid, relu_ => Relu, neg_ => Neg);
+
 unary_methods!(exp => Exp, log => Log, sqrt => Sqrt, rsqrt => Rsqrt, abs => Abs, sin => Sin, cos => Cos,
     tanh => Tanh, sigmoid => Sigmoid, relu => Relu, neg => Neg, negative => Neg,
     __neg__ => Neg, __abs__ => Abs);
@@ -248,11 +262,16 @@ impl PyTensor {
         self.extreme(py, dim, keepdim, false)
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn amax(&self, dim: Option<i64>, keepdim: bool) -> PyResult<PyTensor> {
-        match dim {
-            None => ops::max_min_all(&self.t, true).py().map(Into::into),
-            Some(d) => Ok(ops::max_min_dim(&self.t, d, keepdim, true).py()?.0.into()),
-        }
+    fn amax(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+        let dims = parse_dims(dim)?;
+        let t = self.t.clone();
+        run(py, t.numel(), move || ops::amax_amin(&t, dims.as_deref(), keepdim, true)).map(Into::into)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn amin(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+        let dims = parse_dims(dim)?;
+        let t = self.t.clone();
+        run(py, t.numel(), move || ops::amax_amin(&t, dims.as_deref(), keepdim, false)).map(Into::into)
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn argmax(&self, dim: Option<i64>, keepdim: bool) -> PyResult<PyTensor> {
@@ -454,9 +473,23 @@ impl PyTensor {
     }
     #[pyo3(signature = (min=None, max=None))]
     fn clamp_(slf: Bound<'_, Self>, min: Option<f64>, max: Option<f64>) -> PyResult<Bound<'_, Self>> {
-        let t = &slf.get().t;
-        let c = ops::clamp(t, min, max).py()?;
-        ops::copy_(t, &c).py()?;
+        ops::unary_(&slf.get().t, "clamp_", |x| ops::clamp(x, min, max)).py()?;
+        Ok(slf)
+    }
+    fn scatter_<'py>(slf: Bound<'py, Self>, dim: i64, index: &PyTensor, src: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        let s = need(slf.py(), src, &slf.get().t, "scatter_")?;
+        let idx = index.t.clone();
+        ops::unary_(&slf.get().t, "scatter_", |x| ops::scatter(x, dim, &idx, &s)).py()?;
+        Ok(slf)
+    }
+    fn scatter_add_<'py>(slf: Bound<'py, Self>, dim: i64, index: &PyTensor, src: &PyTensor) -> PyResult<Bound<'py, Self>> {
+        let (idx, s) = (index.t.clone(), src.t.clone());
+        ops::unary_(&slf.get().t, "scatter_add_", |x| ops::scatter_add(x, dim, &idx, &s)).py()?;
+        Ok(slf)
+    }
+    fn masked_fill_<'py>(slf: Bound<'py, Self>, mask: &PyTensor, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        let r = slf.get().masked_fill(mask, value)?;
+        ops::copy_(&slf.get().t, &r.t).py()?;
         Ok(slf)
     }
     #[pyo3(signature = (a=0.0, b=1.0))]

@@ -9,7 +9,7 @@ pub mod engine;
 pub use engine::{backward, grad};
 
 use crate::error::Result;
-use crate::tensor::{lock, DType, Storage, Tensor, TensorImpl};
+use crate::tensor::{lock, Storage, Tensor, TensorImpl};
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -65,7 +65,6 @@ pub struct Node {
     saved: Vec<SavedVersion>,
     retained: Mutex<Vec<Weak<TensorImpl>>>,
     pub(crate) out_shape: Vec<usize>,
-    pub(crate) out_dtype: DType,
 }
 
 impl Node {
@@ -114,15 +113,14 @@ pub fn record(
             .collect(),
         retained: Mutex::new(Vec::new()),
         out_shape: out.shape.clone(),
-        out_dtype: out.dtype,
     };
     out.meta.requires_grad.store(true, std::sync::atomic::Ordering::Relaxed);
     out.set_grad_fn(Some(Arc::new(node)));
     out
 }
 
-/// Records a view op: like `record`, and marks the output as a view so that
-/// in-place writes through it are refused.
+/// Records a view op: like `record`, and remembers the base tensor so that
+/// in-place writes through the view can rewrite the base's history.
 pub fn record_view(
     out: Tensor,
     name: &'static str,
@@ -130,6 +128,6 @@ pub fn record_view(
     backward: BackwardFn,
 ) -> Tensor {
     let out = record(out, name, &[input], &[], backward);
-    out.mark_grad_view();
+    out.set_view_of(input);
     out
 }

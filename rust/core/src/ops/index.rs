@@ -133,6 +133,11 @@ fn scatter_offsets(x_shape: &[usize], x_strides: &[usize], d: usize, idx: &Tenso
 }
 
 pub fn gather(x: &Tensor, dim: i64, idx: &Tensor) -> Result<Tensor> {
+    if x.ndim() == 0 && idx.ndim() == 0 {
+        // torch treats 0-d as 1-element along "dim 0"
+        let r = gather(&shape::reshape(x, &[1])?, dim, &shape::reshape(idx, &[1])?)?;
+        return shape::reshape(&r, &[]);
+    }
     let d = wrap_dim(dim, x.ndim().max(1), "gather")?;
     let xs = if x.ndim() == 0 { shape::reshape(&x.detach(), &[1])? } else { x.detach() };
     let offs = scatter_offsets(&xs.shape, &xs.strides, d, idx, "gather")?;
@@ -153,6 +158,11 @@ pub fn gather(x: &Tensor, dim: i64, idx: &Tensor) -> Result<Tensor> {
 
 fn scatter_impl(x: &Tensor, dim: i64, idx: &Tensor, src: &Tensor, accumulate: bool) -> Result<Tensor> {
     let op = if accumulate { "scatter_add" } else { "scatter" };
+    if x.ndim() == 0 {
+        let one = |t: &Tensor| if t.ndim() == 0 { shape::reshape(&t.detach(), &[1]) } else { Ok(t.detach()) };
+        let r = scatter_impl(&one(x)?, dim, &one(idx)?, &one(src)?, accumulate)?;
+        return shape::reshape(&r, &[]);
+    }
     let d = wrap_dim(dim, x.ndim().max(1), op)?;
     let shape = x.shape.clone();
     let strides = contiguous_strides(&shape);

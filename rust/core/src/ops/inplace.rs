@@ -37,31 +37,100 @@ pub fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Checks the autograd rules for writing into `dst`; returns whether the
-/// write must be recorded.
-fn check(dst: &Tensor, others: &[&Tensor], op: &str) -> Result<bool> {
-    if !is_grad_enabled() || !(dst.requires_grad() || others.iter().any(|t| t.requires_grad())) {
-        return Ok(false);
-    }
-    if dst.requires_grad() && dst.is_leaf() {
-        return Err(Error::runtime(format!(
-            "{op}: a leaf Variable that requires grad is being used in an in-place operation."
-        )));
-    }
-    if dst.is_grad_view() {
-        return Err(Error::runtime(format!(
-            "{op}: in-place modification of a view of a tensor that requires grad is not supported by dlcore; \
-             use an out-of-place op or clone() first"
-        )));
-    }
-    Ok(true)
+/// Where a view sits inside its (contiguous) base: shape, strides, offset.
+#[derive(Clone)]
+struct Region {
+    shape: Vec<usize>,
+    strides: Vec<usize>,
+    offset: usize,
 }
 
-/// Makes `dst` hold `result`'s value and history.
-fn rebase(dst: &Tensor, result: &Tensor) -> Result<()> {
-    write_into(dst, &result.detach())?;
-    dst.meta.requires_grad.store(result.requires_grad(), std::sync::atomic::Ordering::Relaxed);
-    dst.set_grad_fn(result.grad_fn());
+impl Region {
+    fn of(view: &Tensor, base: &Tensor) -> Region {
+        Region { shape: view.shape.clone(), strides: view.strides.clone(), offset: view.offset - base.offset }
+    }
+    /// The region of a fresh contiguous tensor `t` of the base's shape.
+    fn in_(&self, t: &Tensor) -> Tensor {
+        t.alias(self.shape.clone(), self.strides.clone(), self.offset)
+    }
+}
+
+/// `base` viewed through `region`, with a backward that scatters the
+/// gradient back into a zero tensor of the base's shape.
+fn region_view(base: &Tensor, region: Region) -> Tensor {
+    let out = base.alias(region.shape.clone(), region.strides.clone(), base.offset + region.offset);
+    if !base.requires_grad() {
+        return out;
+    }
+    let (shape, dt) = (base.shape.clone(), base.dtype);
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let z = Tensor::zeros(&shape, dt);
+        write_into(&region.in_(&z), g)?;
+        Ok(vec![Some(z)])
+    };
+    crate::autograd::record_view(out, "AsStrided", base, Box::new(back))
+}
+
+/// The history of "base with `region` overwritten by `src`": the gradient
+/// of the overwritten elements goes to `src`, the rest to the old base.
+fn copy_slices_node(base: &Tensor, region: Region, src: &Tensor) -> Option<std::sync::Arc<crate::autograd::Node>> {
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let gb = shape::contiguous_copy(&g.detach())?;
+        let gs = shape::contiguous_copy(&region.in_(&gb))?;
+        write_into(&region.in_(&gb), &Tensor::scalar(0.0, gb.dtype))?;
+        Ok(vec![Some(gb), Some(gs)])
+    };
+    let out = crate::autograd::record(base.detach(), "CopySlices", &[base, src], &[], Box::new(back));
+    out.grad_fn()
+}
+
+/// Writes `f(old value)` into `dst` in place. Under autograd the old value
+/// lives on in a copy carrying dst's history, and dst (or, for a view, its
+/// base) takes the new history — torch's rebase/CopySlices, for views of
+/// contiguous bases.
+fn apply_(dst: &Tensor, others: &[&Tensor], op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+    let recording = is_grad_enabled() && (dst.requires_grad() || others.iter().any(|t| t.requires_grad()));
+    if !recording {
+        let r = f(&dst.detach())?;
+        return write_into(dst, &r);
+    }
+    let base = dst.view_base();
+    let leaf_target = match &base {
+        Some(b) => b.requires_grad() && b.is_leaf(),
+        None => dst.requires_grad() && dst.is_leaf(),
+    };
+    if leaf_target {
+        let what = if base.is_some() { "a view of a leaf Variable" } else { "a leaf Variable" };
+        return Err(Error::runtime(format!(
+            "{op}: {what} that requires grad is being used in an in-place operation."
+        )));
+    }
+    let old = if dst.requires_grad() { shape::contiguous_copy(dst)? } else { dst.detach() };
+    let r = unary::to_dtype(&f(&old)?, dst.dtype)?;
+    match base {
+        None => {
+            write_into(dst, &r.detach())?;
+            dst.meta.requires_grad.store(r.requires_grad(), std::sync::atomic::Ordering::Relaxed);
+            dst.set_grad_fn(r.grad_fn());
+        }
+        Some(base) => {
+            if !base.is_contiguous() {
+                return Err(Error::runtime(format!(
+                    "{op}: in-place write through a view of a non-contiguous tensor that requires grad is not \
+                     supported; call .contiguous() on the base first"
+                )));
+            }
+            let region = Region::of(dst, &base);
+            let node = copy_slices_node(&base, region.clone(), &r);
+            write_into(dst, &r.detach())?;
+            base.meta.requires_grad.store(true, std::sync::atomic::Ordering::Relaxed);
+            base.set_grad_fn(node);
+            // the view now reads the new base
+            let v = region_view(&base, region);
+            dst.meta.requires_grad.store(true, std::sync::atomic::Ordering::Relaxed);
+            dst.set_grad_fn(v.grad_fn());
+        }
+    }
     Ok(())
 }
 
@@ -78,9 +147,11 @@ pub fn binary_(op: BinOp, dst: &Tensor, other: &Tensor, alpha: f64) -> Result<()
     let rt = result_dtype(op, dst, other);
     if rt.is_float() && !dst.dtype.is_float() || rt == crate::tensor::DType::I64 && dst.dtype == crate::tensor::DType::Bool {
         return Err(Error::runtime(format!(
-            "{name}: result type {} can't be cast to the desired output type {}",
+            "{name}: result type {} can't be cast to the desired output type {} (self of shape {:?}, other of shape {:?})",
             rt.name(),
-            dst.dtype.name()
+            dst.dtype.name(),
+            dst.shape,
+            other.shape
         )));
     }
     let other = if alpha != 1.0 {
@@ -88,26 +159,17 @@ pub fn binary_(op: BinOp, dst: &Tensor, other: &Tensor, alpha: f64) -> Result<()
     } else {
         other
     };
-    if check(dst, &[other], &name)? {
-        // the old value lives on in a copy that carries dst's history
-        let old = if dst.requires_grad() { shape::contiguous_copy(dst)? } else { dst.detach() };
-        let r = unary::to_dtype(&binary(op, &old, other)?, dst.dtype)?;
-        return rebase(dst, &r);
-    }
-    let r = binary(op, &dst.detach(), &other.detach())?;
-    write_into(dst, &r)
+    apply_(dst, &[other], &name, |old| binary(op, old, other))
+}
+
+/// In-place form of any unary op (`relu_`, `exp_`, `clamp_`, …).
+pub fn unary_(dst: &Tensor, op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+    apply_(dst, &[], op, f)
 }
 
 pub fn fill_(dst: &Tensor, value: f64) -> Result<()> {
-    if check(dst, &[], "fill_")? {
-        // a constant: gradient to the old history is zero
-        let c = Tensor::full(&dst.shape, value, dst.dtype);
-        write_into(dst, &c)?;
-        dst.set_grad_fn(None);
-        dst.meta.requires_grad.store(false, std::sync::atomic::Ordering::Relaxed);
-        return Ok(());
-    }
-    write_into(dst, &Tensor::scalar(value, dst.dtype))
+    let dt = dst.dtype;
+    apply_(dst, &[], "fill_", |old| Ok(Tensor::full(&old.shape, value, dt)))
 }
 
 pub fn zero_(dst: &Tensor) -> Result<()> {
@@ -115,10 +177,14 @@ pub fn zero_(dst: &Tensor) -> Result<()> {
 }
 
 pub fn copy_(dst: &Tensor, src: &Tensor) -> Result<()> {
-    if check(dst, &[src], "copy_")? {
-        let r = shape::expand(&unary::to_dtype(src, dst.dtype)?, &shape_i64(&dst.shape))?;
-        let r = shape::contiguous_copy(&r)?;
-        return rebase(dst, &r);
-    }
-    write_into(dst, src)
+    let target = shape_i64(&dst.shape);
+    apply_(dst, &[src], "copy_", |_| {
+        let r = shape::expand(&unary::to_dtype(src, dst.dtype)?, &target).map_err(|_| {
+            Error::runtime(format!(
+                "copy_: the source of shape {:?} cannot be broadcast to the destination of shape {:?}",
+                src.shape, dst.shape
+            ))
+        })?;
+        shape::contiguous_copy(&r)
+    })
 }

@@ -127,7 +127,22 @@ pub fn var(x: &Tensor, dims: Option<&[i64]>, correction: f64, keepdim: bool) -> 
 }
 
 pub fn std(x: &Tensor, dims: Option<&[i64]>, correction: f64, keepdim: bool) -> Result<Tensor> {
-    unary::unary(unary::UnaryOp::Sqrt, &var(x, dims, correction, keepdim)?)
+    let v = var(x, dims, correction, keepdim)?;
+    let out = unary::unary(unary::UnaryOp::Sqrt, &v.detach())?;
+    if !needs_grad(&[&v]) {
+        return Ok(out);
+    }
+    let y = out.detach();
+    // d sqrt(v) = g / (2 sqrt v), defined as 0 where the std is 0 (torch's choice)
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let two_y = binary::mul(&y, &Tensor::scalar(2.0, y.dtype))?;
+        let zero = binary::compare(binary::CmpOp::Eq, &y, &Tensor::scalar(0.0, y.dtype))?;
+        let safe = binary::where_(&zero, &Tensor::scalar(1.0, y.dtype), &two_y)?;
+        let gv = binary::div(g, &safe)?;
+        Ok(vec![Some(binary::where_(&zero, &Tensor::scalar(0.0, g.dtype), &gv)?)])
+    };
+    let saved_out = out.detach();
+    Ok(record(out, "Std", &[&v], &[&saved_out], Box::new(back)))
 }
 
 pub fn prod(x: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
@@ -221,27 +236,44 @@ pub fn max_min_dim(x: &Tensor, dim: i64, keepdim: bool, max: bool) -> Result<(Te
     Ok((record(vals, name, &[x], &[], Box::new(back)), idx))
 }
 
-/// max()/min() over all elements; the gradient is shared evenly by ties.
-pub fn max_min_all(x: &Tensor, max: bool) -> Result<Tensor> {
-    let op = if max { "max" } else { "min" };
-    if x.numel() == 0 {
+/// amax/amin over `dims` (None = all); the gradient is shared evenly by
+/// ties, as torch does. `max()`/`min()` without a dim are this over all dims.
+pub fn amax_amin(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, max: bool) -> Result<Tensor> {
+    let op = if max { "amax" } else { "amin" };
+    let mask = dim_mask(x, dims, op)?;
+    if (0..x.ndim()).any(|i| mask[i] && x.shape[i] == 0) || (dims.is_none() && x.numel() == 0) {
         return Err(Error::runtime(format!(
-            "{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument."
+            "{op}(): Expected reduction dim to have non-zero size (input shape {:?}); specify a non-empty dim",
+            x.shape
         )));
     }
-    let flat = shape::reshape(&x.detach(), &[-1])?;
-    let (v, _) = max_min_dim(&flat, 0, false, max)?;
+    let (rows_t, len, keep_shape, out_shape) = to_rows(x, &mask)?;
+    let rows = numel(&out_shape);
+    let out = crate::with_dtype!(x.dtype, T => {
+        let data = rows_t.data::<T>();
+        let v: Vec<T> = reduce_rows(&data, rows, len, |r: &[T]| arg_extreme(r, max).0);
+        Tensor::from_vec_unchecked(v, &out_shape)
+    });
+    let out = finish(out, keepdim, &keep_shape, &out_shape);
     if !needs_grad(&[x]) {
-        return Ok(v);
+        return Ok(out);
     }
     let xs = x.clone();
-    let vv = v.clone();
+    let vv = out.detach();
+    let dims_v: Vec<i64> = (0..x.ndim()).filter(|&i| mask[i]).map(|i| i as i64).collect();
     let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
-        let hit = unary::to_dtype(&binary::compare(binary::CmpOp::Eq, &xs.detach(), &vv)?, g.dtype)?;
-        let count = sum(&hit, None, false, None)?;
-        Ok(vec![Some(binary::mul(&hit, &binary::div(g, &count)?)?)])
+        let v = expand_back(&vv, &keep_shape, &xs.shape)?;
+        let hit = unary::to_dtype(&binary::compare(binary::CmpOp::Eq, &xs.detach(), &v)?, g.dtype)?;
+        let count = sum(&hit, Some(&dims_v), true, None)?;
+        let share = binary::div(&shape::reshape(g, &super::shape_i64(&keep_shape))?, &count)?;
+        Ok(vec![Some(binary::mul(&hit, &share)?)])
     };
-    Ok(record(v, if max { "Max" } else { "Min" }, &[x], &[x], Box::new(back)))
+    let saved_out = out.detach();
+    Ok(record(out, if max { "Amax" } else { "Amin" }, &[x], &[x, &saved_out], Box::new(back)))
+}
+
+pub fn max_min_all(x: &Tensor, max: bool) -> Result<Tensor> {
+    amax_amin(x, None, false, max)
 }
 
 pub fn argmax_argmin(x: &Tensor, dim: Option<i64>, keepdim: bool, max: bool) -> Result<Tensor> {
@@ -270,8 +302,8 @@ pub fn logsumexp(x: &Tensor, dims: &[i64], keepdim: bool) -> Result<Tensor> {
     let mask = dim_mask(x, Some(dims), "logsumexp")?;
     let (out, keep_shape) = reduce_float(x, &mask, keepdim, "logsumexp", |r| {
         let m = r.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        if m == f64::NEG_INFINITY {
-            return m;
+        if m.is_infinite() {
+            return m; // all -inf, or an +inf that dominates
         }
         m + r.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
     })?;

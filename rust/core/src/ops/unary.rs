@@ -172,7 +172,8 @@ pub fn clamp(x: &Tensor, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
         }
         map_unary(x, move |v: T| {
             let f = v.to_f64();
-            if f.is_nan() { v } else if f < lo { T::from_f64(lo) } else if f > hi { T::from_f64(hi) } else { v }
+            // max(x, lo) then min(·, hi): with lo > hi every value becomes hi, as torch
+            if f.is_nan() { v } else if f > hi || lo > hi { T::from_f64(hi) } else if f < lo { T::from_f64(lo) } else { v }
         })
     });
     if !needs_grad(&[x]) {

@@ -38,9 +38,10 @@ pub struct AutogradMeta {
     pub(crate) grad: Mutex<Option<Tensor>>,
     pub(crate) grad_fn: Mutex<Option<Arc<Node>>>,
     pub(crate) retains_grad: AtomicBool,
-    /// Shares memory with another tensor that takes part in autograd; in-place
-    /// ops on such views are refused rather than silently giving wrong grads.
-    pub(crate) is_grad_view: AtomicBool,
+    /// For a view recorded by autograd: the tensor whose memory it views
+    /// (never itself a view). In-place writes through the view rewrite the
+    /// base's history (see ops/inplace.rs).
+    pub(crate) view_base: Mutex<Option<Tensor>>,
 }
 
 pub struct TensorImpl {
@@ -257,11 +258,13 @@ impl Tensor {
         }
         Ok(())
     }
-    pub fn is_grad_view(&self) -> bool {
-        self.meta.is_grad_view.load(Ordering::Relaxed)
+    pub fn view_base(&self) -> Option<Tensor> {
+        lock(&self.meta.view_base).clone()
     }
-    pub(crate) fn mark_grad_view(&self) {
-        self.meta.is_grad_view.store(true, Ordering::Relaxed);
+    /// Marks `self` as an autograd view of `input` (or of input's own base).
+    pub(crate) fn set_view_of(&self, input: &Tensor) {
+        let base = input.view_base().unwrap_or_else(|| input.clone());
+        *lock(&self.meta.view_base) = Some(base);
     }
 
     /// Same data, no history: shares memory (like torch's `detach`).
