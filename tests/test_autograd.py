@@ -8,6 +8,7 @@ import pytest
 import dlcore
 import dlcore.autograd
 from dlcore.autograd import Function
+from helpers import xfail_missing
 
 
 def t(data, **kw):
@@ -361,6 +362,7 @@ def test_grad_shape_and_dtype_match_leaf():
     assert y.grad.dtype == dlcore.float32
 
 
+@xfail_missing
 def test_backward_hooks_register_hook():
     x = t([1.0, 2.0], requires_grad=True)
     seen = []

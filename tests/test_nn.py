@@ -157,7 +157,7 @@ SGD_CONFIGS = [
     {"lr": 0.05, "weight_decay": 0.01},
     {"lr": 0.05, "momentum": 0.8, "dampening": 0.3},
     {"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 0.05},
-    {"lr": 0.05, "momentum": 0.9, "maximize": True},
+    {"lr": 0.01, "momentum": 0.5, "maximize": True},  # ascent: keep it slow so it stays well conditioned
 ]
 
 

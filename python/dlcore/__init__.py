@@ -42,7 +42,6 @@ from ._core import (  # noqa: F401  (re-exported API)
     stack,
     zeros,
 )
-from ._core import where  # noqa: F401
 
 float = float32  # noqa: A001  (torch.float)
 double = float64
@@ -169,6 +168,38 @@ for _name in (
 ).split():
     globals()[_name] = _method(_name)
 del _name
+
+
+def where(condition, input=None, other=None):
+    """``where(cond, a, b)`` picks from a where cond holds, else b;
+    ``where(cond)`` is ``cond.nonzero(as_tuple=True)``."""
+    if input is None and other is None:
+        return tuple(condition.nonzero().unbind(1))
+    return _core.where(condition, input, other)
+
+
+def equal(a, b):
+    """True when both tensors have the same shape and elements."""
+    return tuple(a.shape) == tuple(b.shape) and _builtins.bool((a == b).all().item())
+
+
+def dot(a, b):
+    """Inner product of two 1-D tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"dot: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    return a @ b
+
+
+def mv(mat, vec):
+    """Matrix-vector product."""
+    if mat.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"mv: expected a 2-D matrix and a 1-D vector, got {tuple(mat.shape)} and {tuple(vec.shape)}")
+    return mat @ vec
+
+
+def outer(a, b):
+    """Outer product of two 1-D tensors."""
+    return a.unsqueeze(1) * b.unsqueeze(0)
 
 
 def is_tensor(obj):

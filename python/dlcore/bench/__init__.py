@@ -6,8 +6,9 @@ Every case is built twice from the same numpy data (and, for models, the same
 weights, copied from torch into dlcore by state_dict name), once per library;
 a case's `step()` does exactly the work its row names and nothing else.
 Timing: warm-ups, then an iteration count calibrated so one repetition lasts
-about `min_time` seconds; the figure is the best of `repeat` repetitions
-(machines are shared and noisy: the minimum is the least disturbed run).
+about `min_time` seconds; dlcore and torch repetitions alternate, and the
+figure is the best of `repeat` repetitions (machines are shared and noisy: the
+minimum is the least disturbed run).
 """
 
 from __future__ import annotations
@@ -130,12 +131,12 @@ def build_pair(name: str, with_torch: bool = True):
     return dl_step, torch_step
 
 
-def time_step(step, repeat: int = 5, min_time: float = 0.05, warmup: int = 3) -> tuple[float, int]:
-    """Best-of-`repeat` seconds per call of `step`, and the iterations per repetition."""
-    for _ in range(warmup):
+def _calibrate(step, min_time: float, warmup: int) -> int:
+    """Iterations per repetition so one repetition lasts about `min_time` seconds."""
+    for _ in range(warmup):  # first calls allocate buffers, start thread pools, ...
         step()
-    n, elapsed = 1, 0.0
-    while True:  # calibrate: grow n until one batch takes a measurable time
+    n = 1
+    while True:
         t0 = time.perf_counter()
         for _ in range(n):
             step()
@@ -143,14 +144,31 @@ def time_step(step, repeat: int = 5, min_time: float = 0.05, warmup: int = 3) ->
         if elapsed >= min_time / 8 or n >= 1 << 20:
             break
         n *= 8
-    n = max(1, int(n * min_time / max(elapsed, 1e-9)))
-    best = float("inf")
+    return max(1, int(n * min_time / max(elapsed, 1e-9)))
+
+
+def _batch(step, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n
+
+
+def time_step(step, repeat: int = 5, min_time: float = 0.05, warmup: int = 5) -> tuple[float, int]:
+    """Best-of-`repeat` seconds per call of `step`, and the iterations per repetition."""
+    n = _calibrate(step, min_time, warmup)
+    return min(_batch(step, n) for _ in range(max(1, repeat))), n
+
+
+def time_steps(steps, repeat: int = 5, min_time: float = 0.05, warmup: int = 5) -> list[tuple[float, int]]:
+    """Like time_step for several steps, with their repetitions interleaved
+    (a, b, a, b, ...) so a noisy neighbour hurts every library alike."""
+    ns = [_calibrate(s, min_time, warmup) for s in steps]
+    best = [float("inf")] * len(steps)
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step()
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best, n
+        for i, (s, n) in enumerate(zip(steps, ns)):
+            best[i] = min(best[i], _batch(s, n))
+    return list(zip(best, ns))
 
 
 def cpu_model() -> str:
@@ -204,8 +222,9 @@ def run(cases=("all",), threads: int | None = None, repeat: int = 5, min_time: f
     for name in names:
         group, desc, flops = CASES[name]
         dl_step, th_step = build_pair(name, with_torch)
-        dl_s, iters = time_step(dl_step, repeat, min_time)
-        th_s = time_step(th_step, repeat, min_time)[0] if th_step is not None else None
+        timed = time_steps([dl_step] + ([th_step] if th_step is not None else []), repeat, min_time)
+        dl_s, iters = timed[0]
+        th_s = timed[1][0] if th_step is not None else None
         rows.append(
             {
                 "case": name,

@@ -34,6 +34,20 @@ fn to_index_tensor(obj: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
     Ok(None)
 }
 
+/// A tuple of index tensors (torch's `index_put_` argument).
+fn index_list(indices: &Bound<'_, PyAny>) -> PyResult<Vec<Option<Tensor>>> {
+    indices
+        .try_iter()?
+        .map(|o| {
+            let o = o?;
+            if o.is_none() {
+                return Ok(None);
+            }
+            to_index_tensor(&o)?.map(Some).ok_or_else(|| PyTypeError::new_err("index_put_: indices must be tensors"))
+        })
+        .collect()
+}
+
 fn parse(key: &Bound<'_, PyAny>) -> PyResult<Vec<Item>> {
     let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
         Ok(t) => t.iter().collect(),
@@ -114,6 +128,13 @@ fn apply_basic(py: Python<'_>, x: &Tensor, items: Vec<Item>) -> PyResult<(Tensor
             Item::Ellipsis => {
                 d += x.ndim() - consumed;
             }
+            Item::Index(ix) if ix.dtype == DType::Bool && ix.ndim() == 0 => {
+                t = ops::unsqueeze(&t, d as i64).py()?;
+                if !ix.item().py()?.to_f64().ne(&0.0) {
+                    t = ops::slice(&t, d as i64, 0, 0, 1).py()?;
+                }
+                d += 1;
+            }
             Item::Index(ix) => {
                 adv.resize(d + 1, None);
                 let k = if ix.dtype == DType::Bool { ix.ndim() } else { 1 };
@@ -125,8 +146,38 @@ fn apply_basic(py: Python<'_>, x: &Tensor, items: Vec<Item>) -> PyResult<(Tensor
     Ok((t, adv))
 }
 
+/// `apply_basic` leaves placeholders after a multi-dim bool mask; drop them
+/// so each entry is one index item as `index_tensors` expects.
+fn line_up(adv: Vec<Option<Tensor>>) -> Vec<Option<Tensor>> {
+    let mut indices = Vec::new();
+    let mut skip = 0;
+    for a in adv {
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        if let Some(ix) = &a {
+            if ix.dtype == DType::Bool {
+                skip = ix.ndim().saturating_sub(1);
+            }
+        }
+        indices.push(a);
+    }
+    indices
+}
+
 #[pymethods]
 impl PyTensor {
+    #[pyo3(signature = (indices, values, accumulate=false))]
+    fn index_put_<'py>(slf: Bound<'py, Self>, indices: &Bound<'py, PyAny>, values: &PyTensor, accumulate: bool) -> PyResult<Bound<'py, Self>> {
+        let idx = index_list(indices)?;
+        ops::unary_(&slf.get().t, "index_put_", |old| ops::index_put(old, &idx, &values.t, accumulate)).py()?;
+        Ok(slf)
+    }
+    #[pyo3(signature = (indices, values, accumulate=false))]
+    fn index_put(&self, indices: &Bound<'_, PyAny>, values: &PyTensor, accumulate: bool) -> PyResult<PyTensor> {
+        ops::index_put(&self.t, &index_list(indices)?, &values.t, accumulate).py().map(Into::into)
+    }
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         // fast path: a single int
         if key.cast::<PyInt>().is_ok() && key.cast::<PyBool>().is_err() {
@@ -136,22 +187,7 @@ impl PyTensor {
         if adv.is_empty() {
             return Ok(t.into());
         }
-        // a bool mask spans several dims: pad so each entry lines up with its dim
-        let mut indices: Vec<Option<Tensor>> = Vec::new();
-        let mut skip = 0;
-        for a in adv {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            if let Some(ix) = &a {
-                if ix.dtype == DType::Bool {
-                    skip = ix.ndim().saturating_sub(1);
-                }
-            }
-            indices.push(a);
-        }
-        ops::index_tensors(&t, &indices).py().map(Into::into)
+        ops::index_tensors(&t, &line_up(adv)).py().map(Into::into)
     }
 
     fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -162,16 +198,7 @@ impl PyTensor {
         if adv.is_empty() {
             return ops::copy_(&view, &v).py();
         }
-        // a bool mask over the whole view: write where the mask is set
-        if let [Some(mask)] = adv.as_slice() {
-            if mask.dtype == DType::Bool && mask.shape == view.shape && v.numel() == 1 {
-                let merged = ops::where_(mask, &ops::to_dtype(&v, view.dtype).py()?, &view).py()?;
-                return ops::copy_(&view, &merged).py();
-            }
-        }
-        Err(PyIndexError::new_err(
-            "dlcore supports assignment through slices/ints and through one full-shape bool mask with a scalar; \
-             use scatter() or index_add for other advanced-index assignments",
-        ))
+        let indices = line_up(adv);
+        ops::unary_(&view, "index_put_", |old| ops::index_put(old, &indices, &v, false)).py()
     }
 }

@@ -307,23 +307,23 @@ impl PyTensor {
         let f = py.import("dlcore._format")?.getattr("rebuild_tensor")?;
         PyTuple::new(py, [f, PyTuple::new(py, [arr.into_any(), this.t.requires_grad().into_pyobject(py)?.to_owned().into_any()])?.into_any()])
     }
-    fn float(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.cast(py, DType::F32)
+    fn float<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::cast(slf, DType::F32)
     }
-    fn double(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.cast(py, DType::F64)
+    fn double<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::cast(slf, DType::F64)
     }
-    fn long(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.cast(py, DType::I64)
+    fn long<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::cast(slf, DType::I64)
     }
-    fn int(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.cast(py, DType::I64)
+    fn int<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::cast(slf, DType::I64)
     }
-    fn bool(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.cast(py, DType::Bool)
+    fn bool<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::cast(slf, DType::Bool)
     }
-    fn type_as(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
-        self.cast(py, other.t.dtype)
+    fn type_as<'py>(slf: &Bound<'py, Self>, other: &PyTensor) -> PyResult<Bound<'py, PyAny>> {
+        Self::cast(slf, other.t.dtype)
     }
     fn cpu(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
@@ -335,9 +335,14 @@ impl PyTensor {
         let t = self.t.clone();
         run(py, t.numel(), move || ops::contiguous_copy(&t)).map(Into::into)
     }
-    fn contiguous(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = self.t.clone();
-        run(py, t.numel(), move || ops::contiguous(&t)).map(Into::into)
+    /// Returns `self` when already contiguous, as torch.
+    fn contiguous<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let t = slf.get().t.clone();
+        if t.is_contiguous() {
+            return Ok(slf.clone().into_any());
+        }
+        let r = run(slf.py(), t.numel(), move || ops::contiguous(&t))?;
+        Ok(Bound::new(slf.py(), PyTensor::from(r))?.into_any())
     }
 
     // ----- autograd ------------------------------------------------------
@@ -419,9 +424,14 @@ impl PyTensor {
 }
 
 impl PyTensor {
-    fn cast(&self, py: Python<'_>, d: DType) -> PyResult<PyTensor> {
-        let t = self.t.clone();
-        run(py, t.numel(), move || ops::to_dtype(&t, d)).map(Into::into)
+    /// Casts, returning `slf` itself when the dtype already matches (as torch).
+    fn cast<'py>(slf: &Bound<'py, Self>, d: DType) -> PyResult<Bound<'py, PyAny>> {
+        let t = slf.get().t.clone();
+        if t.dtype == d {
+            return Ok(slf.clone().into_any());
+        }
+        let r = run(slf.py(), t.numel(), move || ops::to_dtype(&t, d))?;
+        Ok(Bound::new(slf.py(), PyTensor::from(r))?.into_any())
     }
 }
 

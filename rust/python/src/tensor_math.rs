@@ -216,6 +216,11 @@ impl PyTensor {
     fn clip(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
         self.clamp(py, min, max)
     }
+    /// `x.where(cond, other)`: x where cond is true, else other.
+    fn r#where(&self, condition: &PyTensor, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        let o = need(other.py(), other, &self.t, "where")?;
+        ops::where_(&condition.t, &self.t, &o).py().map(Into::into)
+    }
     fn masked_fill(&self, mask: &PyTensor, value: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         let v = need(value.py(), value, &self.t, "masked_fill")?;
         let v = ops::to_dtype(&v, self.t.dtype).py()?;

@@ -39,7 +39,16 @@ fn float_fn<T: Float>(op: BinOp) -> fn(T, T) -> T {
         BinOp::Sub => |a, b| a - b,
         BinOp::Mul => |a, b| a * b,
         BinOp::Div => |a, b| a / b,
-        BinOp::Pow => |a, b| a.powf(b),
+        // torch computes x**0.5 as sqrt (so (-inf)**0.5 is nan, not inf)
+        BinOp::Pow => |a, b| {
+            if b.to_f64() == 0.5 {
+                a.sqrt()
+            } else if b.to_f64() == -0.5 {
+                T::one() / a.sqrt()
+            } else {
+                a.powf(b)
+            }
+        },
         BinOp::Maximum => |a, b| if a.is_nan() || a > b { a } else { b },
         BinOp::Minimum => |a, b| if a.is_nan() || a < b { a } else { b },
     }

@@ -248,6 +248,52 @@ pub fn nonzero(x: &Tensor) -> Result<Tensor> {
     Ok(Tensor::from_vec_unchecked(coords, &[n, nd]))
 }
 
+/// Out-of-place `index_put`: a copy of `x` with `values` (broadcast to the
+/// indexed shape) written — or with `accumulate`, added — at `x[indices]`.
+/// Differentiable in both `x` and `values`.
+pub fn index_put(x: &Tensor, indices: &[Option<Tensor>], values: &Tensor, accumulate: bool) -> Result<Tensor> {
+    // flat row-major positions of the selected elements, via the same
+    // indexing rules as reading
+    let pos = shape::reshape(&super::arange(0.0, x.numel() as f64, 1.0, DType::I64)?, &shape_i64(&x.shape))?;
+    let sel = index_tensors(&pos, indices)?;
+    let vals = shape::expand(&unary::to_dtype(&values.detach(), x.dtype)?, &shape_i64(&sel.shape)).map_err(|_| {
+        Error::runtime(format!(
+            "index_put: shape mismatch: value tensor of shape {:?} cannot be broadcast to indexing result of shape {:?}",
+            values.shape, sel.shape
+        ))
+    })?;
+    let p = sel.to_vec::<i64>();
+    let out = crate::with_dtype!(x.dtype, T => {
+        let mut v = x.to_vec::<T>();
+        for (&i, &val) in p.iter().zip(vals.data::<T>().iter()) {
+            let i = i as usize;
+            v[i] = if accumulate { T::from_f64(v[i].to_f64() + val.to_f64()) } else { val };
+        }
+        Tensor::from_vec_unchecked(v, &x.shape)
+    });
+    if !needs_grad(&[x, values]) || !x.dtype.is_float() {
+        return Ok(out);
+    }
+    let (rx, rv) = (x.requires_grad(), values.requires_grad());
+    let (vshape, vdt) = (values.shape.clone(), values.dtype);
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let flat = shape::reshape(&shape::contiguous(g)?, &[-1])?;
+        let picked = index_select(&flat, 0, &shape::reshape(&sel, &[-1])?)?;
+        let gv = if rv { Some(super::sum_to(&shape::reshape(&picked, &shape_i64(&sel.shape))?, &vshape, vdt)?) } else { None };
+        let gx = if !rx {
+            None
+        } else if accumulate {
+            Some(g.clone())
+        } else {
+            let z = Tensor::zeros(&[p.len()], g.dtype);
+            let cleared = scatter(&flat.detach(), 0, &shape::reshape(&sel, &[-1])?, &z)?;
+            Some(shape::reshape(&cleared, &shape_i64(&g.shape))?)
+        };
+        Ok(vec![gx, gv])
+    };
+    Ok(record(out, "IndexPut", &[x, values], &[], Box::new(back)))
+}
+
 /// `x[i0, i1, …]` with one optional index tensor per leading dim (int64 or
 /// bool), NumPy semantics: index tensors broadcast together; their result
 /// dims replace the indexed dims in place when those are adjacent, else go first.
