@@ -394,3 +394,41 @@ def test_graph_is_freed():
     del y
     gc.collect()
     assert ref() is None
+
+
+def test_backward_create_graph_then_backward_again():
+    x = t([1.0, 2.0], requires_grad=True)
+    (x**3).sum().backward(create_graph=True)
+    close(x.grad, [3.0, 12.0])
+    assert x.grad.requires_grad  # the gradient carries its own graph
+    g = x.grad
+    x.grad = None
+    g.sum().backward()
+    close(x.grad, [6.0, 12.0])  # d/dx sum(3x^2)
+
+
+def test_grad_assignment_is_checked():
+    x = t([1.0, 2.0], requires_grad=True)
+    x.grad = t([0.5, 0.5])
+    (x * 2).sum().backward()
+    close(x.grad, [2.5, 2.5])  # accumulates into the assigned tensor
+    with pytest.raises(RuntimeError):
+        x.grad = t([1.0, 2.0, 3.0])
+
+
+def test_backward_through_views_and_reductions_mixed():
+    x = t(np.arange(12, dtype=np.float32).reshape(3, 4), requires_grad=True)
+    y = x.t()[1:, ::2].exp().sum(0) + x[0].unsqueeze(0).expand(2, 4).mean()
+    y.sum().backward()
+    want = np.zeros((3, 4), dtype=np.float64)
+    want[::2, 1:] = np.exp(np.arange(12).reshape(3, 4)[::2, 1:])
+    want[0] += 2 * 2 / 8
+    close(x.grad, want, tol=1e-4)
+
+
+def test_leaf_grad_survives_graph_deletion_and_dtype():
+    x = t([1.0], dtype=dlcore.float64, requires_grad=True)
+    y = (x * 2).sum()
+    y.backward()
+    del y
+    assert x.grad.dtype == dlcore.float64 and x.grad.tolist() == [2.0]

@@ -322,3 +322,14 @@ def test_clone_detach_of_numpy_backed_tensor_survives_array_deletion():
     gc.collect()
     assert d.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert math.isclose(d.sum().item(), 10.0)
+
+
+def test_numpy_view_keeps_storage_alive():
+    import gc
+
+    d = dlcore.arange(1000.0)
+    n = d.numpy()
+    del d
+    gc.collect()
+    _ = [dlcore.ones(1000) for _ in range(10)]  # reuse freed memory if it were freed
+    assert n.sum() == sum(range(1000))

@@ -73,12 +73,18 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     else:
         if isinstance(data, (list, tuple)) and _builtins.any(isinstance(x, Tensor) for x in data):
             data = [x.tolist() if isinstance(x, Tensor) else x for x in data]
-        arr = _np.asarray(data)
+        try:
+            arr = _np.asarray(data)
+        except ValueError as e:  # ragged nested lists
+            raise ValueError(f"tensor(): expected a sequence of equal-length sequences: {e}") from None
         # Python floats become float32 (torch's default); NumPy scalars keep their dtype
         if arr.dtype.kind == "f" and not isinstance(data, _np.generic):
             arr = arr.astype(_np.float32)
-        elif arr.dtype == _np.dtype(object):
-            raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__} (ragged or non-numeric data)")
+        elif arr.dtype.kind in "USO":
+            raise ValueError(
+                f"tensor(): could not convert {type(data).__name__} data of NumPy kind '{arr.dtype}' "
+                "(str and other non-numeric values are not supported)"
+            )
         elif arr.size == 0 and dtype is None:
             arr = arr.astype(_np.float32)
     return _core.from_array_copy(arr, dtype, requires_grad)

@@ -171,7 +171,7 @@ impl PyTensor {
     #[pyo3(signature = (indices, values, accumulate=false))]
     fn index_put_<'py>(slf: Bound<'py, Self>, indices: &Bound<'py, PyAny>, values: &PyTensor, accumulate: bool) -> PyResult<Bound<'py, Self>> {
         let idx = index_list(indices)?;
-        ops::unary_(&slf.get().t, "index_put_", |old| ops::index_put(old, &idx, &values.t, accumulate)).py()?;
+        ops::inplace_with(&slf.get().t, &[&values.t], "index_put_", |old| ops::index_put(old, &idx, &values.t, accumulate)).py()?;
         Ok(slf)
     }
     #[pyo3(signature = (indices, values, accumulate=false))]
@@ -199,6 +199,6 @@ impl PyTensor {
             return ops::copy_(&view, &v).py();
         }
         let indices = line_up(adv);
-        ops::unary_(&view, "index_put_", |old| ops::index_put(old, &indices, &v, false)).py()
+        ops::inplace_with(&view, &[&v], "index_put_", |old| ops::index_put(old, &indices, &v, false)).py()
     }
 }

@@ -424,8 +424,17 @@ impl PyTensor {
     fn scatter_add(&self, dim: i64, index: &PyTensor, src: &PyTensor) -> PyResult<PyTensor> {
         ops::scatter_add(&self.t, dim, &index.t, &src.t).py().map(Into::into)
     }
-    fn nonzero(&self) -> PyResult<PyTensor> {
-        ops::nonzero(&self.t).py().map(Into::into)
+    #[pyo3(signature = (*, as_tuple=false))]
+    fn nonzero<'py>(&self, py: Python<'py>, as_tuple: bool) -> PyResult<Bound<'py, PyAny>> {
+        let nz = ops::nonzero(&self.t).py()?;
+        if !as_tuple {
+            return Ok(Bound::new(py, PyTensor::from(nz))?.into_any());
+        }
+        let cols: Vec<PyTensor> = (0..self.t.ndim().max(1))
+            .map(|j| if self.t.ndim() == 0 { ops::reshape(&nz, &[-1]) } else { ops::select(&nz, 1, j as i64) }.map(PyTensor::from))
+            .collect::<dlcore_core::Result<_>>()
+            .py()?;
+        Ok(PyTuple::new(py, cols)?.into_any())
     }
 
     // ----- in-place ---------------------------------------------------------
@@ -484,12 +493,12 @@ impl PyTensor {
     fn scatter_<'py>(slf: Bound<'py, Self>, dim: i64, index: &PyTensor, src: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
         let s = need(slf.py(), src, &slf.get().t, "scatter_")?;
         let idx = index.t.clone();
-        ops::unary_(&slf.get().t, "scatter_", |x| ops::scatter(x, dim, &idx, &s)).py()?;
+        ops::inplace_with(&slf.get().t, &[&s], "scatter_", |x| ops::scatter(x, dim, &idx, &s)).py()?;
         Ok(slf)
     }
     fn scatter_add_<'py>(slf: Bound<'py, Self>, dim: i64, index: &PyTensor, src: &PyTensor) -> PyResult<Bound<'py, Self>> {
         let (idx, s) = (index.t.clone(), src.t.clone());
-        ops::unary_(&slf.get().t, "scatter_add_", |x| ops::scatter_add(x, dim, &idx, &s)).py()?;
+        ops::inplace_with(&slf.get().t, &[&s], "scatter_add_", |x| ops::scatter_add(x, dim, &idx, &s)).py()?;
         Ok(slf)
     }
     fn masked_fill_<'py>(slf: Bound<'py, Self>, mask: &PyTensor, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {

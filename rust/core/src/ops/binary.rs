@@ -289,7 +289,7 @@ pub fn logical(op: LogicOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             LogicOp::Or => x | y,
             LogicOp::Xor => x ^ y,
         }),
-        d => return Err(Error::type_(format!("{name}: not implemented for {}", d.name()))),
+        d => return Err(Error::runtime(format!("{name}: not implemented for {} tensors (bool or int64 only)", d.name()))),
     })
 }
 
@@ -299,6 +299,6 @@ pub fn logical_not(a: &Tensor) -> Result<Tensor> {
     Ok(match a.dtype {
         DType::Bool => map_unary(a, |x: bool| !x),
         DType::I64 => map_unary(a, |x: i64| !x),
-        d => return Err(Error::type_(format!("bitwise_not: not implemented for {}", d.name()))),
+        d => return Err(Error::runtime(format!("bitwise_not: not implemented for {} tensors (bool or int64 only)", d.name()))),
     })
 }

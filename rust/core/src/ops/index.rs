@@ -16,16 +16,17 @@ fn check_index_dtype(idx: &Tensor, op: &str) -> Result<()> {
     Ok(())
 }
 
-/// Index values wrapped into [0, size), or an IndexError naming the op.
+/// Index values wrapped into [0, size), or an error naming the op: an
+/// IndexError for index_select and indexing, a RuntimeError for
+/// gather/scatter (the exception torch raises for each).
 fn wrapped_indices(idx: &Tensor, size: usize, dim: usize, op: &str) -> Result<Vec<usize>> {
+    let make = if op.starts_with("gather") || op.starts_with("scatter") { Error::runtime } else { Error::index };
     idx.data::<i64>()
         .iter()
         .map(|&i| {
             let j = if i < 0 { i + size as i64 } else { i };
             if j < 0 || j >= size as i64 {
-                Err(Error::index(format!(
-                    "{op}(): index {i} is out of bounds for dimension {dim} with size {size}"
-                )))
+                Err(make(format!("{op}(): index {i} is out of bounds for dimension {dim} with size {size}")))
             } else {
                 Ok(j as usize)
             }

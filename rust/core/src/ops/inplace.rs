@@ -167,6 +167,11 @@ pub fn unary_(dst: &Tensor, op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>)
     apply_(dst, &[], op, f)
 }
 
+/// In-place form of an op that also reads `others` (their gradients flow too).
+pub fn inplace_with(dst: &Tensor, others: &[&Tensor], op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+    apply_(dst, others, op, f)
+}
+
 pub fn fill_(dst: &Tensor, value: f64) -> Result<()> {
     let dt = dst.dtype;
     apply_(dst, &[], "fill_", |old| Ok(Tensor::full(&old.shape, value, dt)))

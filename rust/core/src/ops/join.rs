@@ -7,7 +7,7 @@ use crate::tensor::{numel, promote, wrap_dim, Tensor};
 
 pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
     if tensors.is_empty() {
-        return Err(Error::runtime("cat(): expected a non-empty list of Tensors"));
+        return Err(Error::value("cat(): expected a non-empty list of Tensors"));
     }
     // legacy torch rule: 1-D empty tensors are skipped
     let parts: Vec<&Tensor> = tensors.iter().filter(|t| !(t.ndim() == 1 && t.shape[0] == 0)).collect();
@@ -31,8 +31,8 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
             if k != d && t.shape[k] != first.shape[k] {
                 return Err(Error::runtime(format!(
                     "cat(): Sizes of tensors must match except in dimension {d}. Expected size {} but got size {} \
-                     for tensor number {i} in the list.",
-                    first.shape[k], t.shape[k]
+                     for tensor number {i} in the list (shapes {:?} and {:?}).",
+                    first.shape[k], t.shape[k], first.shape, t.shape
                 )));
             }
         }

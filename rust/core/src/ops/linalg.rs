@@ -25,7 +25,12 @@ fn check_dtypes(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
 fn bmm_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (na, nb) = (a.ndim(), b.ndim());
     let (m, k, n) = (a.shape[na - 2], a.shape[na - 1], b.shape[nb - 1]);
-    let batch = broadcast_shapes(&a.shape[..na - 2], &b.shape[..nb - 2], "matmul")?;
+    let batch = broadcast_shapes(&a.shape[..na - 2], &b.shape[..nb - 2], "matmul").map_err(|_| {
+        Error::runtime(format!(
+            "matmul: batch dimensions of {:?} and {:?} cannot be broadcast together",
+            a.shape, b.shape
+        ))
+    })?;
     let sa = broadcast_strides(&a.shape[..na - 2], &a.strides[..na - 2], &batch);
     let sb = broadcast_strides(&b.shape[..nb - 2], &b.strides[..nb - 2], &batch);
     let mut offs = Vec::with_capacity(numel(&batch));

@@ -278,8 +278,12 @@ pub fn max_min_all(x: &Tensor, max: bool) -> Result<Tensor> {
 
 pub fn argmax_argmin(x: &Tensor, dim: Option<i64>, keepdim: bool, max: bool) -> Result<Tensor> {
     let x = x.detach();
+    let name = if max { "argmax" } else { "argmin" };
     match dim {
-        Some(d) => Ok(max_min_dim(&x, d, keepdim, max)?.1),
+        // same checks as max(dim), reported under this op's name
+        Some(d) => Ok(max_min_dim(&x, d, keepdim, max)
+            .map_err(|e| Error { kind: e.kind, msg: e.msg.replacen(if max { "max" } else { "min" }, name, 1) })?
+            .1),
         None => {
             if x.numel() == 0 {
                 return Err(Error::runtime(format!(

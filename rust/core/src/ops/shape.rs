@@ -303,7 +303,7 @@ pub fn narrow(x: &Tensor, dim: i64, start: i64, length: usize) -> Result<Tensor>
     let size = x.shape[d] as i64;
     let s = if start < 0 { start + size } else { start };
     if s < 0 || s + length as i64 > size {
-        return Err(Error::index(format!(
+        return Err(Error::runtime(format!(
             "narrow: start ({start}) + length ({length}) exceeds dimension size ({size}) of shape {:?}",
             x.shape
         )));
