@@ -255,3 +255,64 @@ def test_xor_learns():
         opt.step()
     assert loss.item() < 0.02
     assert ((model(x) > 0.5).float() == y).all().item()
+
+
+@pytest.mark.parametrize("layer", ["ReLU", "Tanh", "Sigmoid"])
+def test_activation_modules(layer):
+    check_op(lambda m, x: getattr(m.nn, layer)()(x), [(4, 5)])
+    assert repr(getattr(nn, layer)()) == repr(getattr(torch.nn, layer)())
+
+
+def _nets(mod):
+    class Block(mod.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = mod.nn.Linear(3, 4)
+            self.act = mod.nn.Tanh()
+
+        def forward(self, x):
+            return self.act(self.fc(x))
+
+    class Net(mod.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Block()
+            self.head = mod.nn.Sequential(mod.nn.Linear(4, 4), mod.nn.ReLU(), mod.nn.Linear(4, 2, bias=False))
+            self.scale = mod.nn.Parameter(mod.ones(2))
+
+        def forward(self, x):
+            return self.head(self.block(x)) * self.scale
+
+    return Net()
+
+
+def test_custom_module_tree_matches_torch():
+    torch.manual_seed(0)
+    t, d = _nets(torch), _nets(dlcore)
+    assert [n for n, _ in d.named_parameters()] == [n for n, _ in t.named_parameters()]
+    assert list(d.state_dict()) == list(t.state_dict())
+    assert [n for n, _ in d.named_modules()] == [n for n, _ in t.named_modules()]
+    assert [type(c).__name__ for c in d.children()] == [type(c).__name__ for c in t.children()]
+    d.load_state_dict(from_torch_state(t))
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    out_d, out_t = d(dlcore.tensor(x)), t(torch.tensor(x))
+    np.testing.assert_allclose(to_numpy(out_d), out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    out_d.sum().backward()
+    out_t.sum().backward()
+    for (k, pd), (_, pt) in zip(d.named_parameters(), t.named_parameters()):
+        np.testing.assert_allclose(to_numpy(pd.grad), pt.grad.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_module_repr_like_torch():
+    d = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1, bias=False))
+    t = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1, bias=False))
+    assert repr(d) == repr(t)
+
+
+def test_state_dict_tensors_are_detached_and_shared():
+    lin = nn.Linear(2, 2)
+    sd = lin.state_dict()
+    assert not sd["weight"].requires_grad
+    with dlcore.no_grad():
+        lin.weight.fill_(3.0)
+    assert sd["weight"].tolist() == [[3.0, 3.0], [3.0, 3.0]]  # torch: state_dict shares storage

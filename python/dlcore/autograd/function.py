@@ -38,7 +38,8 @@ class FunctionCtx:
 
 
 class Function:
-    """Base class for custom autograd ops (one output tensor)."""
+    """Base class for custom autograd ops; ``forward`` returns a tensor or a
+    tuple (non-tensor items pass through without gradients)."""
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -56,12 +57,15 @@ class Function:
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
             out = cls.forward(ctx, *args)
-        if not isinstance(out, Tensor):
-            raise TypeError(f"{cls.__name__}.forward must return one Tensor (got {type(out).__name__})")
+        single = isinstance(out, Tensor)
+        outs = (out,) if single else tuple(out) if isinstance(out, (tuple, list)) else None
+        if outs is None:
+            raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple (got {type(out).__name__})")
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        out_positions = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
 
-        def run_backward(grad):
-            grads = cls.backward(ctx, grad)
+        def run_backward(*grads):
+            grads = cls.backward(ctx, *grads)
             if not isinstance(grads, tuple):
                 grads = (grads,)
             if len(grads) != len(args):
@@ -72,4 +76,8 @@ class Function:
             return [grads[i] for i in positions]
 
         inputs = [args[i] for i in positions]
-        return _core.attach_function(out, inputs, run_backward, cls.__name__)
+        attached = _core.attach_function([outs[i] for i in out_positions], inputs, run_backward, cls.__name__)
+        result = list(outs)
+        for i, t in zip(out_positions, attached):
+            result[i] = t
+        return result[0] if single else tuple(result)

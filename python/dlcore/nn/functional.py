@@ -210,9 +210,10 @@ def cross_entropy(
             uniform distribution (Szegedy et al., 2016).
 
     Shape:
-        - input: :math:`(N, C)` or :math:`(C,)`
-        - target: :math:`(N,)` / :math:`()` int64, or same shape as input
-        - output: scalar, or :math:`(N,)` with ``reduction="none"``
+        - input: :math:`(N, C)`, :math:`(C,)` or :math:`(N, C, d_1, ...)`
+        - target: :math:`(N,)` / :math:`()` / :math:`(N, d_1, ...)` int64,
+          or the same shape as input (probabilities)
+        - output: scalar, or the target's shape with ``reduction="none"``
 
     Examples::
 
@@ -227,25 +228,31 @@ def cross_entropy(
         raise ValueError(
             f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
         )
+    if not _is_float(target) and weight is None and label_smoothing == 0.0:
+        # the fused kernel takes (C), (N, C) and (N, C, d1, ...) directly
+        return _core.cross_entropy(input, target, reduction, ignore_index)
     unbatched = input.ndim == 1
+    spatial = tuple(input.shape[2:]) if input.ndim > 2 else ()
     if unbatched:
         input = input.reshape(1, -1)
         target = target.reshape(1, -1) if _is_float(target) else target.reshape(1)
-    elif input.ndim != 2:
-        raise NotImplementedError(
-            "cross_entropy: expected input of shape (N, C) or (C,), got "
-            f"{tuple(input.shape)}; K-dimensional inputs are not supported yet"
-        )
+    elif spatial:
+        # (N, C, d1, ...) -> (N*d1*..., C): the class dim last, then rows
+        c = input.shape[1]
+        last = (0, *range(2, input.ndim), 1)  # class dim last, the rest in order
+        input = input.permute(*last).reshape(-1, c)
+        target = target.permute(*last).reshape(-1, c) if _is_float(target) else target.reshape(-1)
     if _is_float(target):
         loss = _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
-    elif weight is None and label_smoothing == 0.0:
-        loss = _core.cross_entropy(input, target, reduction, ignore_index)
     else:
         loss = _cross_entropy_weighted(
             input, target, weight, ignore_index, reduction, label_smoothing
         )
-    if unbatched and reduction == "none":
-        loss = loss.reshape(())
+    if reduction == "none":
+        if unbatched:
+            loss = loss.reshape(())
+        elif spatial:
+            loss = loss.reshape(-1, *spatial)
     return loss
 
 

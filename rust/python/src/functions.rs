@@ -289,38 +289,92 @@ fn autograd_grad<'py>(
     PyTuple::new(py, r.into_iter().map(|g| g.map(PyTensor::from)))
 }
 
-/// Attaches a Python backward to `output` (for `dlcore.autograd.Function`):
-/// returns a tensor sharing `output`'s memory whose gradient flows to
-/// `inputs` through `backward(grad) -> sequence of (Tensor | None)`.
+fn call_backward(backward: &Py<PyAny>, grads: Vec<Tensor>, n: usize, fname: &str) -> dlcore_core::Result<Vec<Option<Tensor>>> {
+    Python::attach(|py| -> PyResult<Vec<Option<Tensor>>> {
+        let args = PyTuple::new(py, grads.into_iter().map(PyTensor::from))?;
+        let r = backward.call1(py, args)?;
+        let items: Vec<Bound<'_, PyAny>> = r.bind(py).try_iter()?.collect::<PyResult<_>>()?;
+        if items.len() != n {
+            return Err(PyRuntimeError::new_err(format!(
+                "function {fname}Backward returned an incorrect number of gradients (expected {n}, got {})",
+                items.len()
+            )));
+        }
+        items
+            .into_iter()
+            .map(|o| if o.is_none() { Ok(None) } else { Ok(Some(o.cast::<PyTensor>()?.get().t.clone())) })
+            .collect()
+    })
+    .map_err(|e| dlcore_core::Error::runtime(e.to_string()))
+}
+
+/// Attaches a Python backward to the outputs of a `dlcore.autograd.Function`:
+/// returns tensors sharing the outputs' memory whose gradients flow to
+/// `inputs` through `backward(*grads) -> sequence of (Tensor | None)`.
+///
+/// Nodes have one output, so k > 1 outputs meet in a hub node whose
+/// "output" is all of them flattened end to end: each output's node writes
+/// its gradient into its own segment, the engine sums the segments, and the
+/// hub calls `backward` once with every output's gradient (zeros for unused
+/// outputs, as torch's materialize_grads).
 #[pyfunction]
-fn attach_function(output: &PyTensor, inputs: &Bound<'_, PyAny>, backward: Py<PyAny>, name: String) -> PyResult<PyTensor> {
+fn attach_function<'py>(
+    py: Python<'py>,
+    outputs: &Bound<'py, PyAny>,
+    inputs: &Bound<'py, PyAny>,
+    backward: Py<PyAny>,
+    name: String,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let outs = tensors(outputs)?;
     let ins = tensors(inputs)?;
     let n = ins.len();
-    let out = output.t.detach();
     let refs: Vec<&Tensor> = ins.iter().collect();
     if !autograd::needs_grad(&refs) {
-        return Ok(out.into());
+        return PyTuple::new(py, outs.iter().map(|o| PyTensor::from(o.detach())));
     }
+    for (i, o) in outs.iter().enumerate() {
+        if !o.dtype.is_float() {
+            return Err(PyRuntimeError::new_err(format!("{name}: output {i} is not floating point and cannot have a gradient")));
+        }
+    }
+    if outs.len() == 1 {
+        let fname = name.clone();
+        let back = move |g: &Tensor| call_backward(&backward, vec![g.clone()], n, &fname);
+        let out = autograd::record(outs[0].detach(), name, &refs, &[], Box::new(back));
+        return PyTuple::new(py, [PyTensor::from(out)]);
+    }
+    let shapes: Vec<(Vec<usize>, DType)> = outs.iter().map(|o| (o.shape.clone(), o.dtype)).collect();
+    let sizes: Vec<usize> = outs.iter().map(|o| o.numel()).collect();
+    let total: usize = sizes.iter().sum();
+    let dt = outs[0].dtype;
     let fname = name.clone();
-    let back = move |g: &Tensor| -> dlcore_core::Result<Vec<Option<Tensor>>> {
-        Python::attach(|py| -> PyResult<Vec<Option<Tensor>>> {
-            let r = backward.call1(py, (PyTensor::from(g.clone()),))?;
-            let r = r.bind(py);
-            let items: Vec<Bound<'_, PyAny>> = r.try_iter()?.collect::<PyResult<_>>()?;
-            if items.len() != n {
-                return Err(PyRuntimeError::new_err(format!(
-                    "function {fname}Backward returned an incorrect number of gradients (expected {n}, got {})",
-                    items.len()
-                )));
-            }
-            items
-                .into_iter()
-                .map(|o| if o.is_none() { Ok(None) } else { Ok(Some(o.cast::<PyTensor>()?.get().t.clone())) })
-                .collect()
-        })
-        .map_err(|e| dlcore_core::Error::runtime(e.to_string()))
+    let hub_back = move |g: &Tensor| {
+        let mut grads = Vec::with_capacity(shapes.len());
+        let mut start = 0i64;
+        for (shape, d) in &shapes {
+            let len: usize = shape.iter().product();
+            let seg = ops::narrow(g, 0, start, len)?;
+            let seg = ops::to_dtype(&ops::reshape(&seg, &shape.iter().map(|&s| s as i64).collect::<Vec<_>>())?, *d)?;
+            grads.push(seg);
+            start += len as i64;
+        }
+        call_backward(&backward, grads, n, &fname)
     };
-    Ok(autograd::record(out, name, &refs, &[], Box::new(back)).into())
+    let hub = autograd::record(Tensor::zeros(&[total], dt), name.clone(), &refs, &[], Box::new(hub_back));
+    let mut start = 0usize;
+    let mut results = Vec::with_capacity(outs.len());
+    for (o, &len) in outs.iter().zip(&sizes) {
+        let (s0, odt) = (start, dt);
+        let back = move |g: &Tensor| -> dlcore_core::Result<Vec<Option<Tensor>>> {
+            let packed = Tensor::zeros(&[total], odt);
+            let seg = ops::narrow(&packed, 0, s0 as i64, len)?;
+            ops::copy_(&seg, &ops::reshape(g, &[-1])?)?;
+            Ok(vec![Some(packed)])
+        };
+        results.push(PyTensor::from(autograd::record(o.detach(), format!("{name}Output"), &[&hub], &[], Box::new(back))));
+        start += len;
+    }
+    PyTuple::new(py, results)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -316,9 +316,6 @@ impl PyTensor {
     fn long<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         Self::cast(slf, DType::I64)
     }
-    fn int<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::cast(slf, DType::I64)
-    }
     fn bool<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         Self::cast(slf, DType::Bool)
     }

@@ -189,6 +189,30 @@ impl PyTensor {
         let work = a.numel().max(b.numel());
         run(py, work, move || ops::matmul(&a, &b)).map(Into::into)
     }
+    fn dot(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
+        if self.t.ndim() != 1 || other.t.ndim() != 1 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "dot: 1D tensors expected, but got {}D and {}D tensors",
+                self.t.ndim(),
+                other.t.ndim()
+            )));
+        }
+        self.matmul(py, other)
+    }
+    fn mv(&self, py: Python<'_>, vec: &PyTensor) -> PyResult<PyTensor> {
+        if self.t.ndim() != 2 || vec.t.ndim() != 1 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "mv: expected a 2-D matrix and a 1-D vector, got {:?} and {:?}",
+                self.t.shape, vec.t.shape
+            )));
+        }
+        self.matmul(py, vec)
+    }
+    fn outer(&self, vec2: &PyTensor) -> PyResult<PyTensor> {
+        let a = ops::unsqueeze(&self.t, 1).py()?;
+        let b = ops::unsqueeze(&vec2.t, 0).py()?;
+        ops::mul(&a, &b).py().map(Into::into)
+    }
     fn mm(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
         if self.t.ndim() != 2 || other.t.ndim() != 2 {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(

@@ -63,7 +63,13 @@ pub fn cross_entropy(logits: &Tensor, target: &Tensor, reduction: Reduction, ign
             if target.shape != want {
                 return Err(bad_target());
             }
-            let moved = if nd > 2 { shape::transpose(logits, 1, -1)? } else { logits.clone() };
+            // (N, C, d1, …) → (N, d1, …, C): class dim last, other dims in order
+            let moved = if nd > 2 {
+                let perm: Vec<i64> = std::iter::once(0).chain(2..nd as i64).chain(std::iter::once(1)).collect();
+                shape::permute(logits, &perm)?
+            } else {
+                logits.clone()
+            };
             let c = logits.shape[1] as i64;
             let x2 = shape::reshape(&shape::contiguous(&moved)?, &[-1, c])?;
             // (N, d1.., C) flattened keeps target's (N, d1..) order
