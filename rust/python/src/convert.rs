@@ -283,6 +283,7 @@ pub fn array_to_tensor(a: &Bound<'_, PyUntypedArray>, copy: bool) -> PyResult<Te
     // owner, keeps that allocation alive.
     let data = unsafe { (*a.as_array_ptr()).data as *mut u8 };
     let owner: Py<PyAny> = a.clone().into_any().unbind();
+    // SAFETY: as above: `span` elements from `data` belong to the array, which `owner` keeps alive.
     let buf = unsafe { CpuBuffer::from_external(data, span, dtype, Box::new(owner)) };
     let t = Tensor::from_parts(Storage::Cpu(Arc::new(buf)), shape, strides, 0, dtype);
     if copy {

@@ -89,7 +89,9 @@ fn run(
             Some(n) => {
                 let mut slot = grads.remove(&key(&n));
                 accumulate(&mut slot, g)?;
-                grads.insert(key(&n), slot.expect("just accumulated"));
+                if let Some(s) = slot {
+                    grads.insert(key(&n), s);
+                }
                 start.push(n);
             }
             None => match capture_index(&t) {

@@ -33,6 +33,15 @@ pub fn sgd(params: &[Tensor], grads: &[Tensor], bufs: &[Option<Tensor>], cfg: Sg
     if params.len() != grads.len() || params.len() != bufs.len() {
         return Err(Error::value("sgd_step: params, grads and momentum buffers must have the same length"));
     }
+    // the step writes every parameter from its own thread: two entries that
+    // share memory would race (torch rejects duplicated parameters too)
+    for (i, p) in params.iter().enumerate() {
+        if let Some(j) = params[..i].iter().position(|q| q.storage.same(&p.storage)) {
+            return Err(Error::value(format!(
+                "sgd_step: parameters {j} and {i} share memory; each parameter may appear only once"
+            )));
+        }
+    }
     let mut new_bufs = Vec::with_capacity(params.len());
     for (i, (p, g)) in params.iter().zip(grads).enumerate() {
         check_pair(i, p, g)?;

@@ -272,3 +272,9 @@ impl Tensor {
         self.alias(self.shape.clone(), self.strides.clone(), self.offset)
     }
 }
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor(shape={:?}, dtype={}, requires_grad={})", self.shape, self.dtype.name(), self.requires_grad())
+    }
+}

@@ -104,6 +104,7 @@ fn dispatch<T: Float + Fma>(simd: Simd, blk: &Block<T>, c: &mut [T]) {
         #[cfg(target_arch = "x86_64")]
         Simd::Avx512 => unsafe { tile_avx512(blk, c) },
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, AVX2 and FMA were detected.
         Simd::Avx2 => unsafe { tile_avx2(blk, c) },
         _ => tile::<T, false>(blk, c),
     }
