@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 import dlcore
+from dlcore._utils import zero_grads
 from dlcore import Tensor
 
 __all__ = ["Module", "Parameter"]
@@ -308,14 +309,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                with dlcore.no_grad():
-                    p.grad.zero_()
+        zero_grads(self.parameters(), set_to_none)
 
     # ----------------------------------------------------------------- transforms
     def apply(self, fn: Callable[[Module], None]) -> Module:

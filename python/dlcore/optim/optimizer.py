@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 import dlcore
+from dlcore._utils import zero_grads
 from dlcore import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -110,14 +111,7 @@ class Optimizer:
                 which frees memory and lets the next backward write instead of add.
         """
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    with dlcore.no_grad():
-                        p.grad.zero_()
+            zero_grads(group["params"], set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None):
         raise NotImplementedError
