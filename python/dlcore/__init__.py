@@ -208,6 +208,25 @@ def outer(a, b):
     return a.unsqueeze(1) * b.unsqueeze(0)
 
 
+def get_rng_state():
+    """The global generator's state: an int64 tensor ``[seed, steps]``
+    (PCG jumps ahead ``steps`` on restore, so two numbers are the whole state)."""
+    seed, steps = _core.get_rng_state()
+    return tensor([seed - (1 << 64) if seed >= 1 << 63 else seed, steps], dtype=int64)
+
+
+def set_rng_state(state):
+    """Restores a state returned by ``get_rng_state``.
+
+    >>> import dlcore
+    >>> s = dlcore.get_rng_state(); a = dlcore.rand(3)
+    >>> dlcore.set_rng_state(s); dlcore.equal(a, dlcore.rand(3))
+    True
+    """
+    seed, steps = (int(v) for v in state.tolist())
+    _core.set_rng_state(seed % (1 << 64), steps)
+
+
 def is_tensor(obj):
     return isinstance(obj, Tensor)
 

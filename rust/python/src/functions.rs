@@ -159,6 +159,17 @@ fn manual_seed(seed: i64) {
     dlcore_core::rng::manual_seed(seed as u64);
 }
 
+/// The global generator's state as (seed, steps); see `set_rng_state`.
+#[pyfunction]
+fn get_rng_state() -> (u64, u128) {
+    dlcore_core::rng::get_state()
+}
+
+#[pyfunction]
+fn set_rng_state(seed: u64, steps: u128) {
+    dlcore_core::rng::set_state(seed, steps)
+}
+
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
     if n <= 0 {
@@ -391,6 +402,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(from_array_copy, m)?)?;
     m.add_function(wrap_pyfunction!(manual_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(get_rng_state, m)?)?;
+    m.add_function(wrap_pyfunction!(set_rng_state, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
