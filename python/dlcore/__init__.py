@@ -189,6 +189,26 @@ def equal(a, b):
     return tuple(a.shape) == tuple(b.shape) and _builtins.bool((a == b).all().item())
 
 
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Element-wise ``|input - other| <= atol + rtol * |other|`` (bool tensor)."""
+    a, b = input.double(), as_tensor(other).double()
+    close = (a - b).abs() <= atol + rtol * b.abs()
+    close = close | (a == b)  # equal infinities
+    if equal_nan:
+        close = close | ((a != a) & (b != b))
+    return close
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when every element is close (see ``isclose``).
+
+    >>> import dlcore
+    >>> dlcore.allclose(dlcore.tensor([1.0, 2.0]), dlcore.tensor([1.0, 2.0 + 1e-9]))
+    True
+    """
+    return _builtins.bool(isclose(input, other, rtol, atol, equal_nan).all().item())
+
+
 def dot(a, b):
     """Inner product of two 1-D tensors."""
     if a.ndim != 1 or b.ndim != 1:

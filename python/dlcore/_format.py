@@ -18,7 +18,11 @@ def return_type(kind, values, indices):
 def tensor_repr(t):
     arr = t.detach().numpy()
     if arr.dtype.kind == "f":
-        body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4, floatmode="maxprec_equal")
+        finite = arr[np.isfinite(arr)]
+        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+        # torch's style: whole numbers as "1.", otherwise four decimals
+        mode = "maxprec_equal" if integral else "fixed"
+        body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4, floatmode=mode)
     else:
         body = np.array2string(arr, separator=", ", prefix="tensor(")
     extras = []
