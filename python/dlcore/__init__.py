@@ -270,3 +270,6 @@ class inference_mode(no_grad):
 
     def __enter__(self):
         self._prev = _core.set_grad_enabled(not self._mode and _core.is_grad_enabled())
+
+
+from .serialization import load, load_torch_state_dict, save  # noqa: E402,F401
