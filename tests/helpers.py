@@ -65,10 +65,10 @@ NOT_YET = frozenset(
     int32 uint8 int8 int16 float16 bfloat16 half int
     sign square round floor ceil trunc log1p log2 log10 expm1 tan asin atan sinh cosh erf reciprocal
     gelu silu softplus logsigmoid leaky_relu elu relu6 hardtanh
-    index_add cumsum norm isnan isinf isfinite nan_to_num
+    index_add cumsum norm nan_to_num
     unflatten movedim addmm einsum new_zeros new_ones new_full 
     nll_loss binary_cross_entropy binary_cross_entropy_with_logits l1_loss smooth_l1_loss
-    set_default_dtype randperm register_hook
+    set_default_dtype register_hook
     """.split()
 )
 STRICT = os.environ.get("DLCORE_STRICT") == "1"

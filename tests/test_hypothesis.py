@@ -167,9 +167,14 @@ def test_arbitrary_float_values_forward(data):
         lambda m, a: a.tanh(),
         lambda m, a: a.sigmoid(),
         lambda m, a: a.relu(),
-        lambda m, a: a.sum(),
         lambda m, a: a.amax(),
         lambda m, a: a.softmax(0),
         lambda m, a: a.clamp(-1, 1),
     ):
         check_op(fn, [x], grad=False, rtol=1e-5, atol=1e-6)
+    # dlcore accumulates float32 sums in float64; torch in float32 lanes. They
+    # agree except where torch's partial sums overflow (|x| near FLT_MAX),
+    # where torch's answer depends on its summation order.
+    finite = x[np.isfinite(x)]
+    if finite.size == 0 or np.abs(finite).max() < 1e36:
+        check_op(lambda m, a: a.sum(), [x], grad=False, rtol=1e-5, atol=1e-6)

@@ -38,6 +38,7 @@ from ._core import (  # noqa: F401  (re-exported API)
     rand,
     randint,
     randn,
+    randperm,
     set_num_threads,
     stack,
     zeros,
@@ -170,7 +171,7 @@ for _name in (
     "max min amax amin argmax argmin logsumexp softmax log_softmax matmul mm bmm reshape permute transpose t "
     "squeeze unsqueeze flatten narrow select split chunk unbind gather scatter scatter_add index_select "
     "masked_fill nonzero add sub mul div pow maximum minimum eq ne lt le gt ge all any logical_not "
-    "numel clone detach"
+    "numel clone detach isnan isinf isfinite topk sort argsort"
 ).split():
     globals()[_name] = _method(_name)
 del _name

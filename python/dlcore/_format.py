@@ -7,6 +7,8 @@ import numpy as np
 _ReturnTypes = {
     "max": namedtuple("max", ["values", "indices"]),
     "min": namedtuple("min", ["values", "indices"]),
+    "topk": namedtuple("topk", ["values", "indices"]),
+    "sort": namedtuple("sort", ["values", "indices"]),
 }
 
 

@@ -100,6 +100,16 @@ fn randint(args: &Bound<'_, PyTuple>, dtype: Option<&Bound<'_, PyAny>>, device: 
 }
 
 #[pyfunction]
+#[pyo3(signature = (n, *, dtype=None, device=None, requires_grad=false, generator=None))]
+fn randperm(n: i64, dtype: Option<&Bound<'_, PyAny>>, device: Option<&Bound<'_, PyAny>>, requires_grad: bool, generator: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+    let _ = generator;
+    check_device(device)?;
+    let s = to_sizes(&[n], "randperm")?;
+    let d = opt_dtype(dtype)?.unwrap_or(DType::I64);
+    finish(ops::randperm(s[0], d).py()?, requires_grad)
+}
+
+#[pyfunction]
 #[pyo3(signature = (start, end=None, step=None, *, dtype=None, device=None, requires_grad=false))]
 fn arange(start: &Bound<'_, PyAny>, end: Option<&Bound<'_, PyAny>>, step: Option<&Bound<'_, PyAny>>, dtype: Option<&Bound<'_, PyAny>>, device: Option<&Bound<'_, PyAny>>, requires_grad: bool) -> PyResult<PyTensor> {
     check_device(device)?;
@@ -397,6 +407,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(randn, m)?)?;
     m.add_function(wrap_pyfunction!(randint, m)?)?;
     m.add_function(wrap_pyfunction!(arange, m)?)?;
+    m.add_function(wrap_pyfunction!(randperm, m)?)?;
     m.add_function(wrap_pyfunction!(linspace, m)?)?;
     m.add_function(wrap_pyfunction!(eye, m)?)?;
     m.add_function(wrap_pyfunction!(from_numpy, m)?)?;

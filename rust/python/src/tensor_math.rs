@@ -448,6 +448,38 @@ impl PyTensor {
     fn scatter_add(&self, dim: i64, index: &PyTensor, src: &PyTensor) -> PyResult<PyTensor> {
         ops::scatter_add(&self.t, dim, &index.t, &src.t).py().map(Into::into)
     }
+    fn isnan(&self) -> PyResult<PyTensor> {
+        ops::classify(&self.t, ops::FloatClass::Nan).py().map(Into::into)
+    }
+    fn isinf(&self) -> PyResult<PyTensor> {
+        ops::classify(&self.t, ops::FloatClass::Inf).py().map(Into::into)
+    }
+    fn isfinite(&self) -> PyResult<PyTensor> {
+        ops::classify(&self.t, ops::FloatClass::Finite).py().map(Into::into)
+    }
+    /// `(values, indices)` of the k largest (or smallest) along `dim`.
+    #[pyo3(signature = (k, dim=-1, largest=true, sorted=true))]
+    fn topk(&self, py: Python<'_>, k: usize, dim: i64, largest: bool, sorted: bool) -> PyResult<Py<PyAny>> {
+        let _ = sorted; // always sorted
+        let (v, i) = ops::topk(&self.t, k, dim, largest).py()?;
+        let r = py.import("dlcore._format")?.getattr("return_type")?.call1(("topk", PyTensor::from(v), PyTensor::from(i)))?;
+        Ok(r.unbind())
+    }
+    /// `(values, indices)` sorted along `dim` (stable).
+    #[pyo3(signature = (dim=-1, descending=false, stable=true))]
+    fn sort(&self, py: Python<'_>, dim: i64, descending: bool, stable: bool) -> PyResult<Py<PyAny>> {
+        let _ = stable; // always stable
+        let size = if self.t.ndim() == 0 { 1 } else { self.t.shape[dlcore_core::tensor::wrap_dim(dim, self.t.ndim(), "sort").py()?] };
+        let (v, i) = ops::topk(&self.t, size, dim, descending).py()?;
+        let r = py.import("dlcore._format")?.getattr("return_type")?.call1(("sort", PyTensor::from(v), PyTensor::from(i)))?;
+        Ok(r.unbind())
+    }
+    #[pyo3(signature = (dim=-1, descending=false, stable=true))]
+    fn argsort(&self, dim: i64, descending: bool, stable: bool) -> PyResult<PyTensor> {
+        let _ = stable;
+        let size = if self.t.ndim() == 0 { 1 } else { self.t.shape[dlcore_core::tensor::wrap_dim(dim, self.t.ndim(), "argsort").py()?] };
+        Ok(ops::topk(&self.t.detach(), size, dim, descending).py()?.1.into())
+    }
     #[pyo3(signature = (*, as_tuple=false))]
     fn nonzero<'py>(&self, py: Python<'py>, as_tuple: bool) -> PyResult<Bound<'py, PyAny>> {
         let nz = ops::nonzero(&self.t).py()?;

@@ -106,3 +106,15 @@ pub fn normal_(t: &Tensor, mean: f64, std: f64) -> Result<()> {
     let v: Vec<f64> = z.to_vec::<f64>().into_iter().map(|x| mean + std * x).collect();
     write_into(t, &Tensor::from_vec_unchecked(v, &t.shape))
 }
+
+/// A random permutation of 0..n (Fisher–Yates on the global generator).
+pub fn randperm(n: usize, dtype: DType) -> Result<Tensor> {
+    let mut v: Vec<i64> = (0..n as i64).collect();
+    with_rng(|r| {
+        for i in (1..n).rev() {
+            let j = r.random_range(0..=i);
+            v.swap(i, j);
+        }
+    });
+    super::unary::to_dtype(&Tensor::from_vec_unchecked(v, &[n]), dtype)
+}

@@ -363,3 +363,63 @@ pub fn softmax(x: &Tensor, dim: i64, log: bool) -> Result<Tensor> {
     Ok(record(out, if log { "LogSoftmax" } else { "Softmax" }, &[x], &[&saved_out], Box::new(back)))
 }
 
+
+/// The `k` largest (or smallest) entries along `dim` with their indices;
+/// `sort` is this with k = the dim's size. Ties keep their original order
+/// (stable); NaN counts as larger than every number, as in torch.
+pub fn topk(x: &Tensor, k: usize, dim: i64, largest: bool) -> Result<(Tensor, Tensor)> {
+    let nd = x.ndim();
+    let d = wrap_dim(dim, nd, "topk")?;
+    let size = if nd == 0 { 1 } else { x.shape[d] };
+    if k > size {
+        return Err(Error::runtime(format!(
+            "topk: k ({k}) is larger than the size ({size}) of dimension {d} of shape {:?}",
+            x.shape
+        )));
+    }
+    let last = nd.max(1) as i64 - 1;
+    let xs = if nd == 0 { shape::reshape(&x.detach(), &[1])? } else { x.detach() };
+    let moved = shape::contiguous(&shape::transpose(&xs, d as i64, last)?)?;
+    let rows = if size == 0 { 0 } else { moved.numel() / size };
+    let mut out_shape = moved.shape.clone();
+    if let Some(l) = out_shape.last_mut() {
+        *l = k;
+    }
+    let (vals, idx) = crate::with_dtype!(x.dtype, T => {
+        let data = moved.data::<T>();
+        let mut vals: Vec<T> = Vec::with_capacity(rows * k);
+        let mut idx: Vec<i64> = Vec::with_capacity(rows * k);
+        for r in 0..rows {
+            let row = &data[r * size..(r + 1) * size];
+            let mut order: Vec<usize> = (0..size).collect();
+            let key = |i: usize| {
+                let f = row[i].to_f64();
+                if f.is_nan() { f64::INFINITY } else { f }
+            };
+            order.sort_by(|&a, &b| {
+                let (ka, kb) = (key(a), key(b));
+                let o = ka.partial_cmp(&kb).unwrap_or(std::cmp::Ordering::Equal);
+                if largest { o.reverse() } else { o }
+            });
+            for &i in &order[..k] {
+                vals.push(row[i]);
+                idx.push(i as i64);
+            }
+        }
+        (Tensor::from_vec_unchecked(vals, &out_shape), Tensor::from_vec_unchecked(idx, &out_shape))
+    });
+    let back_to = |t: Tensor| -> Result<Tensor> {
+        let t = shape::contiguous(&shape::transpose(&t, d as i64, last)?)?;
+        if nd == 0 { shape::reshape(&t, &[]) } else { Ok(t) }
+    };
+    let (vals, idx) = (back_to(vals)?, back_to(idx)?);
+    if !needs_grad(&[x]) {
+        return Ok((vals, idx));
+    }
+    let (in_shape, dt, ix) = (x.shape.clone(), x.dtype, idx.clone());
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let z = Tensor::zeros(&in_shape, dt);
+        Ok(vec![Some(super::index::scatter(&z, d as i64, &ix, g)?)])
+    };
+    Ok((record(vals, "Topk", &[x], &[], Box::new(back)), idx))
+}

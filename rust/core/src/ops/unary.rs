@@ -217,3 +217,25 @@ pub fn to_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
     let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> { Ok(vec![Some(to_dtype(g, src)?)]) };
     Ok(record(out, "ToCopy", &[x], &[], Box::new(back)))
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatClass {
+    Nan,
+    Inf,
+    Finite,
+}
+
+/// isnan / isinf / isfinite: bool tensors (integers are always finite).
+pub fn classify(x: &Tensor, class: FloatClass) -> Result<Tensor> {
+    Ok(match x.dtype {
+        DType::F32 | DType::F64 => crate::with_float!(x.dtype, "isfinite", T => map_unary(x, move |v: T| {
+            let f = v.to_f64();
+            match class {
+                FloatClass::Nan => f.is_nan(),
+                FloatClass::Inf => f.is_infinite(),
+                FloatClass::Finite => f.is_finite(),
+            }
+        })),
+        _ => Tensor::full(&x.shape, (class == FloatClass::Finite) as i64 as f64, DType::Bool),
+    })
+}
