@@ -67,7 +67,6 @@ NOT_YET = frozenset(
     gelu silu softplus logsigmoid leaky_relu elu relu6 hardtanh
     index_add cumsum norm nan_to_num
     unflatten movedim addmm einsum new_zeros new_ones new_full 
-    nll_loss binary_cross_entropy binary_cross_entropy_with_logits l1_loss smooth_l1_loss
     set_default_dtype register_hook
     """.split()
 )

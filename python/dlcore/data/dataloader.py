@@ -1,19 +1,33 @@
 """``Dataset``, ``TensorDataset`` and ``DataLoader``, shaped like ``torch.utils.data``.
 
-A ``TensorDataset`` batch is built with one gather per tensor (``t[indices]``,
-done in Rust), never by fetching samples one at a time in Python. Other
-datasets fall back to per-sample ``__getitem__`` plus :func:`default_collate`.
+A dataset with a ``_get_batch(indices)`` method (``TensorDataset``,
+``Subset`` of one, the bundled image datasets) builds a whole batch at once,
+e.g. one gather per tensor (``t[indices]``, done in Rust), never by fetching
+samples one at a time in Python. Other datasets fall back to per-sample
+``__getitem__`` plus :func:`default_collate`.
+
+With ``num_workers > 0`` batches are built by background threads and queued
+ahead (``prefetch_factor`` per worker), so loading and augmentation overlap
+the training step; the Rust kernels release the GIL, so threads suffice.
+Batches still arrive in order, and random transforms draw from a per-batch
+generator, so the result is identical for any ``num_workers``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator, Sequence
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 import dlcore
 from dlcore import Tensor
+
+from ._random import batch_rng, global_seed
+from .samplers import RandomSampler, Sampler, SequentialSampler, _as_generator
+from .splits import _fetch_batch
 
 __all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate"]
 
@@ -26,6 +40,11 @@ class Dataset:
 
     def __len__(self) -> int:
         raise NotImplementedError("Subclasses of Dataset should implement __len__.")
+
+    def __add__(self, other: Dataset):
+        from .splits import ConcatDataset
+
+        return ConcatDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -103,13 +122,22 @@ class DataLoader:
             samples, un-batched. Default: 1.
         shuffle (bool): reshuffle the order at the start of every epoch.
             Default: ``False``.
+        sampler (Sampler or iterable, optional): the order of indices; excludes
+            ``shuffle``.
+        batch_sampler (iterable of index lists, optional): yields whole batches of
+            indices; excludes ``batch_size``, ``shuffle``, ``sampler``, ``drop_last``.
+        num_workers (int): background threads that build batches ahead of the
+            consumer; 0 builds them in the calling thread. Default: 0.
+        collate_fn (callable, optional): merges a list of samples into a batch.
+            Default: :func:`default_collate` (datasets with a batched fast path
+            skip it).
+        pin_memory (bool): accepted for PyTorch compatibility; no effect.
         drop_last (bool): drop the last batch if it is smaller than
             ``batch_size``. Default: ``False``.
-        collate_fn (callable, optional): merges a list of samples into a batch.
-            Default: :func:`default_collate` (``TensorDataset`` batches skip it
-            and are gathered directly).
-        generator (numpy.random.Generator, optional): source of the shuffling
-            order.
+        generator (numpy.random.Generator or int, optional): source of the
+            shuffling order and of the per-batch augmentation seeds.
+        prefetch_factor (int, optional): batches queued per worker. Default: 2
+            when ``num_workers > 0``.
         seed (int, optional): seed for a generator created once here, so every
             epoch gets a new but reproducible order. With neither ``generator``
             nor ``seed``, each epoch's order is drawn from dlcore's global
@@ -120,7 +148,8 @@ class DataLoader:
 
         >>> X, y = dlcore.data.spiral(n_per_class=10)
         >>> loader = dlcore.data.DataLoader(
-        ...     dlcore.data.TensorDataset(X, y), batch_size=8, shuffle=True, seed=0)
+        ...     dlcore.data.TensorDataset(X, y), batch_size=8, shuffle=True, seed=0,
+        ...     num_workers=2)
         >>> len(loader), [tuple(xb.shape) for xb, yb in loader][-1]
         (4, (6, 2))
     """
@@ -129,16 +158,25 @@ class DataLoader:
         self,
         dataset: Dataset,
         batch_size: int | None = 1,
-        shuffle: bool = False,
-        drop_last: bool = False,
+        shuffle: bool | None = None,
+        sampler: Sampler | Iterable[int] | None = None,
+        batch_sampler: Iterable[Sequence[int]] | None = None,
+        num_workers: int = 0,
         collate_fn: Callable[[list], Any] | None = None,
-        generator: np.random.Generator | None = None,
+        pin_memory: bool = False,
+        drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Callable[[int], None] | None = None,
+        multiprocessing_context=None,
+        generator: np.random.Generator | int | None = None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
         seed: int | None = None,
     ) -> None:
         if batch_size is not None and (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, int)
-            or batch_size <= 0
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
         ):
             raise ValueError(
                 "batch_size should be a positive integer value, but got "
@@ -149,22 +187,50 @@ class DataLoader:
                 "batch_size=None option disables auto-batching and is mutually "
                 "exclusive with drop_last"
             )
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(
+                "num_workers option should be non-negative; use num_workers=0 to disable "
+                f"multiprocessing, got {num_workers!r}"
+            )
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError(
+                "prefetch_factor option could only be specified in multiprocessing."
+                "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None."
+            )
+        if prefetch_factor is not None and prefetch_factor < 1:
+            raise ValueError(f"prefetch_factor must be a positive integer, got {prefetch_factor}")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None and (
+            batch_size != 1 or shuffle or sampler is not None or drop_last
+        ):
+            raise ValueError(
+                "batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                "sampler, and drop_last"
+            )
         if generator is not None and seed is not None:
             raise ValueError("DataLoader: pass either generator or seed, not both")
-        if generator is not None and not isinstance(generator, np.random.Generator):
-            raise TypeError(
-                f"DataLoader: generator must be a numpy.random.Generator, got "
-                f"{type(generator).__name__}"
-            )
         self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
+        self.batch_size = None if batch_sampler is not None else batch_size
+        self.shuffle = bool(shuffle)
         self.drop_last = drop_last
         self.collate_fn = collate_fn
-        self.generator = np.random.default_rng(seed) if seed is not None else generator
+        self.num_workers = num_workers
+        self.prefetch_factor = prefetch_factor if prefetch_factor is not None else (2 if num_workers else None)
+        self.pin_memory = pin_memory
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.generator = np.random.default_rng(seed) if seed is not None else _as_generator(generator)
+        if sampler is None:
+            sampler = (RandomSampler(dataset, generator=self.generator) if self.shuffle
+                       else SequentialSampler(dataset))  # fmt: skip
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        n = len(self.sampler)
         if self.batch_size is None:
             return n
         if self.drop_last:
@@ -172,29 +238,56 @@ class DataLoader:
         return math.ceil(n / self.batch_size)
 
     def _order(self) -> np.ndarray:
-        n = len(self.dataset)
-        if not self.shuffle:
-            return np.arange(n, dtype=np.int64)
-        rng = self.generator
-        if rng is None:
-            # Derive this epoch's seed from dlcore's RNG so manual_seed governs it.
-            seed = int(dlcore.randint(0, 2**62, (1,)).item())
-            rng = np.random.default_rng(seed)
-        return rng.permutation(n).astype(np.int64)
+        if isinstance(self.sampler, Sampler):
+            return self.sampler.indices()
+        return np.fromiter(iter(self.sampler), dtype=np.int64)
 
-    def __iter__(self) -> Iterator[Any]:
+    def _batches(self) -> list[np.ndarray]:
+        if self.batch_sampler is not None:
+            return [np.asarray(b, dtype=np.int64) for b in self.batch_sampler]
         order = self._order()
-        if self.batch_size is None:
-            for i in order:
-                yield self.dataset[int(i)]
-            return
         n, bs = len(order), self.batch_size
         stop = n - n % bs if self.drop_last else n
-        fast = isinstance(self.dataset, TensorDataset) and self.collate_fn is None
-        collate = self.collate_fn or default_collate
-        for start in range(0, stop, bs):
-            idx = order[start : start + bs]
-            if fast:
-                yield self.dataset._get_batch(idx)
-            else:
-                yield collate([self.dataset[int(i)] for i in idx])
+        return [order[i : i + bs] for i in range(0, stop, bs)]
+
+    def _fetch(self, idx: np.ndarray, seed) -> Any:
+        with batch_rng(seed):
+            if self.collate_fn is None:
+                return _fetch_batch(self.dataset, idx)
+            return self.collate_fn([self.dataset[int(i)] for i in idx])
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.batch_size is None and self.batch_sampler is None:
+            for i in self._order():
+                yield self.dataset[int(i)]
+            return
+        batches = self._batches()
+        # per-batch augmentation seeds: (epoch seed, batch index), identical for any num_workers
+        base = int(self.generator.integers(0, 2**62)) if self.generator is not None else global_seed()
+        if self.num_workers == 0:
+            for b, idx in enumerate(batches):
+                yield self._fetch(idx, (base, b))
+            return
+        yield from self._prefetched(batches, base)
+
+    def _prefetched(self, batches: list[np.ndarray], base: int) -> Iterator[Any]:
+        window = self.num_workers * self.prefetch_factor
+        init = self.worker_init_fn
+        counter = iter(range(self.num_workers))
+        pool = ThreadPoolExecutor(
+            self.num_workers,
+            thread_name_prefix="dlcore-loader",
+            initializer=(lambda: init(next(counter))) if init is not None else None,
+        )
+        pending: deque = deque()
+        try:
+            for b, idx in enumerate(batches):
+                pending.append(pool.submit(self._fetch, idx, (base, b)))
+                if len(pending) >= window:
+                    yield pending.popleft().result(timeout=self.timeout or None)
+            while pending:
+                yield pending.popleft().result(timeout=self.timeout or None)
+        finally:  # early exit (break, exception): drop queued work, let running batches finish
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=True)

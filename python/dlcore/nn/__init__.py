@@ -12,7 +12,10 @@ from .layers import (
     Sigmoid,
     Tanh,
 )
+from .losses import *  # noqa: F403  (L1Loss, NLLLoss, BCEWithLogitsLoss, ...)
+from .losses import __all__ as _losses_all
 from .module import Module, Parameter
+from .noise import GaussianDropout, GaussianNoise
 
 __all__ = [
     "CrossEntropyLoss",
@@ -29,3 +32,4 @@ __all__ = [
     "functional",
     "init",
 ]
+__all__ += [*_losses_all, "GaussianDropout", "GaussianNoise"]

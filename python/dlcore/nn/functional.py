@@ -13,6 +13,12 @@ import numpy as np
 import dlcore
 from dlcore import Tensor, _core
 
+from ._loss_distance import *  # noqa: F403  (kl_div, gaussian_nll_loss, triplet, ...)
+from ._loss_distance import __all__ as _distance_all
+from ._loss_functional import *  # noqa: F403  (l1_loss, nll_loss, bce, ...)
+from ._loss_functional import __all__ as _loss_all
+from ._loss_functional import _weighted_mean
+
 __all__ = [
     "linear",
     "relu",
@@ -22,6 +28,8 @@ __all__ = [
     "log_softmax",
     "mse_loss",
     "cross_entropy",
+    *_loss_all,
+    *_distance_all,
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -289,7 +297,7 @@ def _cross_entropy_weighted(
     if reduction == "sum":
         return loss.sum()
     # PyTorch divides by the total weight of the kept targets (0/0 -> nan).
-    return loss.sum() / float(np.sum(w[y_safe] * valid))
+    return _weighted_mean(loss.sum(), float(np.sum(w[y_safe] * valid)))
 
 
 def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
