@@ -319,3 +319,37 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
     if reduction == "sum":
         return loss.sum()
     return loss.mean()
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes each element with probability ``p`` and scales the rest by
+    ``1 / (1 - p)`` (Srivastava et al., 2014); the identity when not training.
+
+    >>> import dlcore.nn.functional as F
+    >>> x = dlcore.ones(4)
+    >>> F.dropout(x, 0.5, training=False) is x
+    True
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    out = _core.dropout(input, p)
+    if inplace:
+        return input.copy_(out)
+    return out
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes whole channels of ``(N, C, H, W)`` (or ``(C, H, W)``) input with
+    probability ``p`` (Tompson et al., 2015), scaling the rest by ``1 / (1 - p)``."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"dropout2d: expected 3-D or 4-D input, got shape {tuple(input.shape)}")
+    if not training or p == 0.0:
+        return input
+    out = _core.dropout(input, p, input.ndim - 2)
+    if inplace:
+        return input.copy_(out)
+    return out

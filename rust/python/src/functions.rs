@@ -243,6 +243,16 @@ fn linear(py: Python<'_>, input: &PyTensor, weight: &PyTensor, bias: Option<&PyT
     run(py, work, move || ops::linear(&x, &w, b.as_ref())).map(Into::into)
 }
 
+/// Dropout in training mode (the Python layer returns the input unchanged in
+/// eval mode). `channel_dims`: None for element-wise, k to drop whole
+/// channels of the first k dims.
+#[pyfunction]
+#[pyo3(signature = (input, p, channel_dims=None))]
+fn dropout(py: Python<'_>, input: &PyTensor, p: f64, channel_dims: Option<usize>) -> PyResult<PyTensor> {
+    let x = input.t.clone();
+    run(py, x.numel(), move || ops::dropout(&x, p, channel_dims)).map(Into::into)
+}
+
 #[pyfunction]
 #[pyo3(signature = (input, target, reduction="mean", ignore_index=-100))]
 fn cross_entropy(py: Python<'_>, input: &PyTensor, target: &PyTensor, reduction: &str, ignore_index: i64) -> PyResult<PyTensor> {
@@ -425,6 +435,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(where_, m)?)?;
     m.add_function(wrap_pyfunction!(linear, m)?)?;
     m.add_function(wrap_pyfunction!(cross_entropy, m)?)?;
+    m.add_function(wrap_pyfunction!(dropout, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_step, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_grad, m)?)?;
     m.add_function(wrap_pyfunction!(attach_function, m)?)?;

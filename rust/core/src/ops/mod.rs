@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod creation;
+pub mod dropout;
 pub mod index;
 pub mod inplace;
 pub mod join;
@@ -15,6 +16,7 @@ pub mod unary;
 
 pub use binary::*;
 pub use creation::*;
+pub use dropout::*;
 pub use index::*;
 pub use inplace::*;
 pub use join::*;
