@@ -15,6 +15,7 @@ from .layers import (
 from .losses import *  # noqa: F403  (L1Loss, NLLLoss, BCEWithLogitsLoss, ...)
 from .losses import __all__ as _losses_all
 from .containers import ModuleDict, ModuleList
+from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .module import Module, Parameter
 from .noise import GaussianDropout, GaussianNoise
@@ -34,4 +35,4 @@ __all__ = [
     "functional",
     "init",
 ]
-__all__ += [*_losses_all, "GaussianDropout", "GaussianNoise", "Dropout", "Dropout2d", "ModuleList", "ModuleDict"]
+__all__ += [*_losses_all, "GaussianDropout", "GaussianNoise", "Dropout", "Dropout2d", "ModuleList", "ModuleDict", "Conv1d", "Conv2d", "ConvTranspose2d"]

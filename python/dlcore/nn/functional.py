@@ -353,3 +353,6 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     if inplace:
         return input.copy_(out)
     return out
+
+
+from ._conv_functional import conv1d, conv2d, conv_transpose2d  # noqa: E402,F401

@@ -1,6 +1,7 @@
 //! CPU kernels, one file per family. Kernels take plain slices and sizes;
 //! validation happened in `ops/`.
 
+pub mod conv;
 pub mod elementwise;
 pub mod float;
 pub mod gemm;

@@ -2,6 +2,7 @@
 //! backward node. Each op's backward closure sits next to its forward.
 
 pub mod binary;
+pub mod conv;
 pub mod creation;
 pub mod dropout;
 pub mod index;
@@ -15,6 +16,7 @@ pub mod shape;
 pub mod unary;
 
 pub use binary::*;
+pub use conv::*;
 pub use creation::*;
 pub use dropout::*;
 pub use index::*;
