@@ -121,21 +121,38 @@ pub fn depthwise_fwd<T: Float>(img: &[T], k: &[T], bias: T, h: Dim, w: Dim, out:
     }
 }
 
-/// Depthwise backward for one channel: adds into `dimg` and `dk`.
-pub fn depthwise_bwd<T: Float>(img: &[T], k: &[T], dout: &[T], h: Dim, w: Dim, dimg: &mut [T], dk: &mut [T]) {
+/// Depthwise backward-data for one channel: dimg += dout ⋆ kᵀ.
+pub fn depthwise_bwd_data<T: Float>(k: &[T], dout: &[T], h: Dim, w: Dim, dimg: &mut [T]) {
     for i in 0..h.kernel {
         for j in 0..w.kernel {
             let kv = k[i * w.kernel + j];
+            let (lo, hi) = w.valid_range(j);
+            for oh in 0..h.grid {
+                if let Some(ih) = h.src(oh, i) {
+                    let g = &dout[oh * w.grid..(oh + 1) * w.grid];
+                    let row = &mut dimg[ih * w.image..(ih + 1) * w.image];
+                    for ow in lo..hi {
+                        let iw = ow * w.stride + j * w.dilation - w.pad;
+                        row[iw] = row[iw] + g[ow] * kv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise backward-filter for one channel: dk[i, j] += Σ dout · img[src].
+pub fn depthwise_bwd_filter<T: Float>(img: &[T], dout: &[T], h: Dim, w: Dim, dk: &mut [T]) {
+    for i in 0..h.kernel {
+        for j in 0..w.kernel {
             let (lo, hi) = w.valid_range(j);
             let mut acc = T::zero();
             for oh in 0..h.grid {
                 if let Some(ih) = h.src(oh, i) {
                     let g = &dout[oh * w.grid..(oh + 1) * w.grid];
-                    let base = ih * w.image;
+                    let row = &img[ih * w.image..(ih + 1) * w.image];
                     for ow in lo..hi {
-                        let iw = base + ow * w.stride + j * w.dilation - w.pad;
-                        acc = acc + g[ow] * img[iw];
-                        dimg[iw] = dimg[iw] + g[ow] * kv;
+                        acc = acc + g[ow] * row[ow * w.stride + j * w.dilation - w.pad];
                     }
                 }
             }

@@ -11,7 +11,7 @@
 
 use super::{shape, sum_to};
 use crate::autograd::{needs_grad, record};
-use crate::cpu::conv::{col2im, depthwise_bwd, depthwise_fwd, im2col, Dim};
+use crate::cpu::conv::{col2im, depthwise_bwd_data, depthwise_bwd_filter, depthwise_fwd, im2col, Dim};
 use crate::cpu::float::Fma;
 use crate::cpu::gemm::{gemm, MatRef};
 use crate::cpu::Float;
@@ -121,10 +121,8 @@ fn image_from_grid<T: Float + Fma>(grid: &[T], filt: &[T], geo: Geo) -> Vec<T> {
             let grid_n = &grid[n * geo.og * geo.groups * gp..(n + 1) * geo.og * geo.groups * gp];
             if geo.depthwise() {
                 let kk = geo.h.kernel * geo.w.kernel;
-                let mut scratch = vec![T::zero(); kk];
                 for (c, plane) in img_n.chunks_mut(ip).enumerate() {
-                    // the filter gradient is computed separately; discard it here
-                    depthwise_bwd_data(&grid_n[c * gp..(c + 1) * gp], &filt[c * kk..(c + 1) * kk], geo, plane, &mut scratch);
+                    depthwise_bwd_data(&filt[c * kk..(c + 1) * kk], &grid_n[c * gp..(c + 1) * gp], geo.h, geo.w, plane);
                 }
                 return;
             }
@@ -146,13 +144,6 @@ fn image_from_grid<T: Float + Fma>(grid: &[T], filt: &[T], geo: Geo) -> Vec<T> {
     image
 }
 
-fn depthwise_bwd_data<T: Float>(dy: &[T], k: &[T], geo: Geo, dimg: &mut [T], scratch: &mut [T]) {
-    // depthwise_bwd also needs the image for the filter gradient; with a zero
-    // image that part is zero and only the data gradient accumulates.
-    let zeros = vec![T::zero(); dimg.len()];
-    depthwise_bwd(&zeros, k, dy, geo.h, geo.w, dimg, scratch);
-}
-
 /// dW[g·og + o] = Σ_n grid[n, g·og + o] · im2col(image[n, g])ᵀ
 fn filter_grad<T: Float + Fma>(image: &[T], grid: &[T], geo: Geo) -> Vec<T> {
     let (ip, gp, k) = (geo.image_plane(), geo.grid_plane(), geo.k());
@@ -162,13 +153,9 @@ fn filter_grad<T: Float + Fma>(image: &[T], grid: &[T], geo: Geo) -> Vec<T> {
         let grid_n = &grid[n * geo.og * geo.groups * gp..(n + 1) * geo.og * geo.groups * gp];
         if geo.depthwise() {
             let kk = geo.h.kernel * geo.w.kernel;
-            let mut dimg = vec![T::zero(); ip];
             for c in 0..geo.groups {
-                let img = &img_n[c * ip..(c + 1) * ip];
-                let dy = &grid_n[c * gp..(c + 1) * gp];
-                // the data gradient lands in a throw-away plane; k is unused for dk
-                let zero_k = vec![T::zero(); kk];
-                depthwise_bwd(img, &zero_k, dy, geo.h, geo.w, &mut dimg, &mut acc[c * kk..(c + 1) * kk]);
+                let (img, dy) = (&img_n[c * ip..(c + 1) * ip], &grid_n[c * gp..(c + 1) * gp]);
+                depthwise_bwd_filter(img, dy, geo.h, geo.w, &mut acc[c * kk..(c + 1) * kk]);
             }
             return;
         }
