@@ -16,9 +16,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     demo = sub.add_parser(
         "demo",
-        help="train a small MLP on the spiral dataset and plot the result",
+        help="train a small MLP on the spiral dataset and write an illustrated report",
         description="Train a 2-64-64-3 MLP on the spiral dataset, print the train "
-        "accuracy and write loss_curve.png and decision_boundary.png.",
+        "accuracy and write a report folder: index.html with the training history, "
+        "decision boundary, hidden-layer manifold and loss landscape (PNG files).",
     )
     demo_cli.add_arguments(demo)
     return parser

@@ -87,6 +87,27 @@ def _as_tensor_like(value: Any, like: Tensor) -> Tensor:
     return dlcore.tensor(np.asarray(value), dtype=like.dtype)
 
 
+class RemovableHandle:
+    """Handle returned by :meth:`Module.register_forward_hook`; ``remove()`` unregisters."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict, hook: Callable) -> None:
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
 class Module:
     r"""Base class for all neural network modules.
 
@@ -116,6 +137,7 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(
@@ -123,7 +145,39 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:  # one dict lookup when there are none: calls stay cheap
+            for hook in list(hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
+        return out
+
+    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
+        r"""Call ``hook(module, args, output)`` after every :meth:`forward`.
+
+        As in PyTorch: ``args`` is the tuple of positional inputs; a hook that
+        returns a value replaces the output. Hooks run in registration order.
+        ``dlcore.viz`` uses them to capture activations (feature maps,
+        manifolds, Grad-CAM).
+
+        Returns:
+            RemovableHandle: ``handle.remove()`` unregisters the hook (also a
+            context manager that removes it on exit).
+
+        Examples::
+
+            >>> lin = dlcore.nn.Linear(2, 3)
+            >>> seen = []
+            >>> handle = lin.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+            >>> _ = lin(dlcore.zeros(4, 2)); handle.remove(); _ = lin(dlcore.zeros(1, 2))
+            >>> seen
+            [(4, 3)]
+        """
+        if "_forward_hooks" not in self.__dict__:
+            object.__setattr__(self, "_forward_hooks", OrderedDict())
+        return RemovableHandle(self._forward_hooks, hook)
 
     # ---------------------------------------------------------------- registration
     def _check_name(self, kind: str, name: str, store: str) -> None:
