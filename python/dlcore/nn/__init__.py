@@ -1,6 +1,6 @@
 """Neural-network building blocks: ``Module``, layers, ``functional`` and ``init``."""
 
-from . import functional, init
+from . import functional, init, utils
 from .layers import (
     CrossEntropyLoss,
     Flatten,
@@ -28,4 +28,5 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "utils",
 ]
