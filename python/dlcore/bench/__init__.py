@@ -277,7 +277,7 @@ def format_table(rows: list[dict]) -> str:
     cols = ["case", "dlcore", "torch", "torch/dlcore", "GFLOP/s dl", "GFLOP/s torch"]
     bw = next((r["membw"] for r in rows if r.get("membw")), None)
     if any(r.get("gbs_dlcore") for r in rows):
-        cols += ["GB/s dl", "GB/s torch"] + (["dl % triad"] if bw else [])
+        cols += ["GB/s dl", "GB/s torch"] + (["dl % bw"] if bw else [])
     body = []
     for r in rows:
         body.append(
@@ -294,7 +294,7 @@ def format_table(rows: list[dict]) -> str:
             gd, gt = r.get("gbs_dlcore"), r.get("gbs_torch")
             body[-1] += [f"{gd:.1f}" if gd else "-", f"{gt:.1f}" if gt else "-"]
             if bw:
-                body[-1].append(f"{100 * gd / bw['triad_gbs']:.0f}%" if gd else "-")
+                body[-1].append(f"{100 * gd / bw['update_gbs']:.0f}%" if gd else "-")
     widths = [max(len(str(x)) for x in col) for col in zip(cols, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
     out = head + ["", line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
@@ -302,7 +302,7 @@ def format_table(rows: list[dict]) -> str:
     if bw:
         out.append(
             f"memory bandwidth (dlcore Rust STREAM probe, {bw['threads']} threads, {bw['array_bytes'] >> 20} MiB arrays):"
-            f" copy {bw['copy_gbs']:.1f} GB/s, triad {bw['triad_gbs']:.1f} GB/s. Optimizer GB/s count one pass:"
-            " Adam 28 B/param, SGD momentum 20 B/param."
+            f" in-place update x += s*y {bw['update_gbs']:.1f} GB/s (the '% bw' base), copy {bw['copy_gbs']:.1f},"
+            f" triad {bw['triad_gbs']:.1f}. Optimizer GB/s count one pass: Adam 28 B/param, SGD momentum 20 B/param."
         )
     return "\n".join(out)

@@ -6,8 +6,10 @@ torch implementation (default single-tensor loop, ``foreach=True``,
 An optimizer step is memory-bound, so rows also report GB/s: the bytes a
 perfect single pass must move (Adam reads p, g, m, v and writes p, m, v:
 28 B per parameter; SGD with momentum reads p, g, b and writes p, b: 20 B),
-divided by the time, against the STREAM triad bandwidth of this machine
-measured by dlcore's Rust probe (`dlcore._core.memory_bandwidth`).
+divided by the time, against this machine's bandwidth measured by dlcore's
+Rust probe (`dlcore._core.memory_bandwidth`): the in-place update pattern
+x += s*y, which like an optimizer step reads every line it writes (STREAM
+triad's figure omits its write-allocate traffic and reads lower).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def memory_bandwidth(threads: int, rounds: int = 3) -> dict | None:
         probes = [dlcore._core.memory_bandwidth(128, 10) for _ in range(rounds)]
     except (AttributeError, ImportError):
         return None
-    best = max(probes, key=lambda b: b["triad_gbs"])
-    best["copy_gbs"] = max(b["copy_gbs"] for b in probes)
+    best = dict(probes[0])
+    for key in ("copy_gbs", "triad_gbs", "update_gbs"):
+        best[key] = max(b[key] for b in probes)
     return best

@@ -286,7 +286,7 @@ fn clip_grad_value(py: Python<'_>, grads: &Bound<'_, PyAny>, clip_value: f64) ->
         .py()
 }
 
-/// STREAM copy/triad bandwidth of this machine on dlcore's pool, as a dict.
+/// STREAM copy/triad and in-place update bandwidth of this machine on dlcore's pool, as a dict.
 #[pyfunction]
 #[pyo3(signature = (array_mib=64, repeats=5))]
 fn memory_bandwidth(
@@ -303,6 +303,7 @@ fn memory_bandwidth(
     let d = PyDict::new(py);
     d.set_item("copy_gbs", m.copy_gbs)?;
     d.set_item("triad_gbs", m.triad_gbs)?;
+    d.set_item("update_gbs", m.update_gbs)?;
     d.set_item("array_bytes", m.array_bytes)?;
     d.set_item("threads", m.threads)?;
     Ok(d)
