@@ -1,6 +1,6 @@
 """dlcore vs PyTorch, same inputs, same thread count, one process.
 
-    python -m dlcore.bench [overhead|mlp|all] [--threads N] [--repeat R]
+    python -m dlcore.bench [overhead|mlp|optim|all] [--threads N] [--repeat R]
 
 Every case is built twice from the same numpy data (and, for models, the same
 weights, copied from torch into dlcore by state_dict name), once per library;
@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from .optim import OPTIM_CASES, build_optim_case, bytes_per_step, case_table, memory_bandwidth
+
 # case name -> (group, description, flops per step or None)
 CASES = {
     "add16_grad": ("overhead", "a + b, 16 float32, requires_grad (node + kernel)", None),
@@ -31,8 +33,9 @@ CASES = {
         2 * 64 * (784 * 256 + 256 * 10) + 2 * 64 * (784 * 256 + 2 * 256 * 10),
     ),
 }
-GROUPS = {"overhead": ["add16_grad", "add16_nograd"], "mlp": ["xor_step", "mlp784_step"]}
-GROUPS["all"] = GROUPS["overhead"] + GROUPS["mlp"]
+CASES.update(case_table())
+GROUPS = {"overhead": ["add16_grad", "add16_nograd"], "mlp": ["xor_step", "mlp784_step"], "optim": list(OPTIM_CASES)}
+GROUPS["all"] = GROUPS["overhead"] + GROUPS["mlp"] + GROUPS["optim"]
 
 
 def _import(lib: str):
@@ -104,6 +107,8 @@ def build_case(name: str, lib: str, reference_model=None):
     dlcore side so both start from identical weights.
     """
     m = _import(lib)
+    if name in OPTIM_CASES:
+        return build_optim_case(name, m)
     if name == "add16_grad":
         return _add16(m, True), None
     if name == "add16_nograd":
@@ -206,7 +211,9 @@ def run(cases=("all",), threads: int | None = None, repeat: int = 5, min_time: f
 
     Keys: case, group, description, dlcore_s, torch_s (None without torch),
     ratio (torch_s / dlcore_s: > 1 means dlcore is faster), iters, threads,
-    gflops_dlcore / gflops_torch (None for cases without a FLOP count).
+    gflops_dlcore / gflops_torch (None for cases without a FLOP count),
+    gbs_dlcore / gbs_torch (GB/s for memory-bound cases, else None), and
+    membw (STREAM GB/s of this machine from the Rust probe, for those cases).
     """
     threads = threads or os.cpu_count() or 1
     names: list[str] = []
@@ -219,8 +226,10 @@ def run(cases=("all",), threads: int | None = None, repeat: int = 5, min_time: f
     with_torch = _have_torch()
     set_threads(threads, with_torch)
     rows = []
+    bw = memory_bandwidth(threads) if any(bytes_per_step(n) for n in names) else None
     for name in names:
         group, desc, flops = CASES[name]
+        nbytes = bytes_per_step(name)
         dl_step, th_step = build_pair(name, with_torch)
         timed = time_steps([dl_step] + ([th_step] if th_step is not None else []), repeat, min_time)
         dl_s, iters = timed[0]
@@ -237,6 +246,9 @@ def run(cases=("all",), threads: int | None = None, repeat: int = 5, min_time: f
                 "threads": threads,
                 "gflops_dlcore": flops / dl_s / 1e9 if flops else None,
                 "gflops_torch": flops / th_s / 1e9 if flops and th_s else None,
+                "gbs_dlcore": nbytes / dl_s / 1e9 if nbytes else None,
+                "gbs_torch": nbytes / th_s / 1e9 if nbytes and th_s else None,
+                "membw": bw if nbytes else None,
             }
         )
     return rows
@@ -263,6 +275,9 @@ def format_table(rows: list[dict]) -> str:
 
         head[0] += f"  |  torch {torch.__version__}"
     cols = ["case", "dlcore", "torch", "torch/dlcore", "GFLOP/s dl", "GFLOP/s torch"]
+    bw = next((r["membw"] for r in rows if r.get("membw")), None)
+    if any(r.get("gbs_dlcore") for r in rows):
+        cols += ["GB/s dl", "GB/s torch"] + (["dl % bw"] if bw else [])
     body = []
     for r in rows:
         body.append(
@@ -275,8 +290,19 @@ def format_table(rows: list[dict]) -> str:
                 f"{r['gflops_torch']:.1f}" if r["gflops_torch"] else "-",
             ]
         )
+        if len(cols) > 6:
+            gd, gt = r.get("gbs_dlcore"), r.get("gbs_torch")
+            body[-1] += [f"{gd:.1f}" if gd else "-", f"{gt:.1f}" if gt else "-"]
+            if bw:
+                body[-1].append(f"{100 * gd / bw['update_gbs']:.0f}%" if gd else "-")
     widths = [max(len(str(x)) for x in col) for col in zip(cols, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
     out = head + ["", line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
     out += ["", "times are best-of-R per step; ratio > 1 means dlcore is faster."]
+    if bw:
+        out.append(
+            f"memory bandwidth (dlcore Rust STREAM probe, {bw['threads']} threads, {bw['array_bytes'] >> 20} MiB arrays):"
+            f" in-place update x += s*y {bw['update_gbs']:.1f} GB/s (the '% bw' base), copy {bw['copy_gbs']:.1f},"
+            f" triad {bw['triad_gbs']:.1f}. Optimizer GB/s count one pass: Adam 28 B/param, SGD momentum 20 B/param."
+        )
     return "\n".join(out)

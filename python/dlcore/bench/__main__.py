@@ -1,4 +1,4 @@
-"""`python -m dlcore.bench [overhead|mlp|all] [--threads N] [--repeat R]`."""
+"""`python -m dlcore.bench [overhead|mlp|optim|all] [--threads N] [--repeat R]`."""
 
 import argparse
 import json

@@ -1,6 +1,6 @@
 """Neural-network building blocks: ``Module``, layers, ``functional`` and ``init``."""
 
-from . import functional, init
+from . import functional, init, utils
 from .layers import (
     CrossEntropyLoss,
     Flatten,
@@ -34,5 +34,6 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "utils",
 ]
 __all__ += [*_losses_all, "GaussianDropout", "GaussianNoise", "Dropout", "Dropout2d", "ModuleList", "ModuleDict", "Conv1d", "Conv2d", "ConvTranspose2d"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 import dlcore
+from dlcore import Tensor, _core
 from dlcore._utils import zero_grads
-from dlcore import Tensor
 
 __all__ = ["Optimizer", "required"]
 
@@ -39,9 +40,14 @@ class Optimizer:
             per-group hyper-parameters overriding ``defaults``).
         defaults (dict): default hyper-parameters for the groups.
 
-    Subclasses implement :meth:`step`; per-parameter state lives in
-    ``self.state[param]`` (a dict, created on first access).
+    Subclasses either set ``_kind`` (the name of a fused Rust rule: the
+    inherited :meth:`step` then updates each group with one Rust call) or
+    implement :meth:`step` themselves. Per-parameter state lives in
+    ``self.state[param]`` (a dict, created on first access) under PyTorch's
+    keys; ``"step"`` is kept as a Python float.
     """
+
+    _kind: str = ""
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -114,7 +120,36 @@ class Optimizer:
             zero_grads(group["params"], set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None):
-        raise NotImplementedError
+        """Perform a single optimization step.
+
+        Args:
+            closure (callable, optional): re-evaluates the model and returns
+                the loss; run with gradients enabled.
+
+        Returns:
+            The closure's loss, or ``None``.
+        """
+        if not self._kind:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not implement step()"
+            )
+        loss = None
+        if closure is not None:
+            with dlcore.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, states = [], [], []
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                params.append(p)
+                grads.append(g)
+                states.append(self.state[p])
+            if params:
+                # one Rust call: every parameter of the group, state updated in place
+                _core.optim_step(self._kind, params, grads, states, group)
+        return loss
 
     # --------------------------------------------------------------- state dict
     def state_dict(self) -> dict[str, Any]:
@@ -137,7 +172,7 @@ class Optimizer:
         state = {
             index_of[id(p)]: dict(s)
             for p, s in self.state.items()
-            if id(p) in index_of
+            if id(p) in index_of and s
         }
         return {"state": state, "param_groups": groups}
 
@@ -188,9 +223,9 @@ class Optimizer:
 
 
 def _cast_state(key: str, value: Any, param: Tensor) -> Any:
-    # "step" counters stay as they are (PyTorch keeps them float32 tensors).
-    if key == "step":
-        return value
+    # scalar state (PyTorch keeps these as 0-d float32 tensors) becomes a float
+    if key in ("step", "mu_product"):
+        return float(value)
     if isinstance(value, Tensor):
         if value.dtype in (dlcore.float32, dlcore.float64):
             value = value.to(param.dtype)
@@ -201,3 +236,31 @@ def _cast_state(key: str, value: Any, param: Tensor) -> Any:
         dtype = param.dtype if value.dtype.kind == "f" else None
         return dlcore.tensor(value, dtype=dtype)
     return value
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+def _check_common(lr, eps=None, betas=None, weight_decay=None) -> None:
+    """PyTorch's argument checks (and messages) shared by the optimizers."""
+    _check(lr is required or lr >= 0.0, f"Invalid learning rate: {lr}")
+    if eps is not None:
+        _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+    if betas is not None:
+        _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+        _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+    if weight_decay is not None:
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+
+
+def _no_differentiable(
+    name: str, differentiable: bool, capturable: bool = False
+) -> None:
+    if differentiable:
+        raise NotImplementedError(f"dlcore {name} does not support differentiable=True")
+    if capturable:
+        raise NotImplementedError(
+            f"dlcore {name} does not support capturable=True (CPU only)"
+        )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
 
-import dlcore
-from dlcore import _core
-
-from .optimizer import Optimizer, required
+from .optimizer import Optimizer, _no_differentiable, required
 
 __all__ = ["SGD"]
 
@@ -41,7 +38,7 @@ class SGD(Optimizer):
 
     Examples::
 
-        >>> import dlcore.nn as nn
+        >>> import dlcore, dlcore.nn as nn
         >>> model = nn.Linear(3, 1)
         >>> opt = dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         >>> opt.zero_grad()
@@ -71,59 +68,18 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        if differentiable:
-            raise NotImplementedError("dlcore SGD does not support differentiable=True")
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-            foreach=foreach,
-            differentiable=differentiable,
-            fused=fused,
-        )
+        _no_differentiable("SGD", differentiable)
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+            "maximize": maximize,
+            "foreach": foreach,
+            "differentiable": differentiable,
+            "fused": fused,
+        }
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Perform a single optimization step.
-
-        Args:
-            closure (callable, optional): re-evaluates the model and returns
-                the loss; run with gradients enabled.
-
-        Returns:
-            The closure's loss, or ``None``.
-        """
-        loss = None
-        if closure is not None:
-            with dlcore.enable_grad():
-                loss = closure()
-        with dlcore.no_grad():
-            for group in self.param_groups:
-                params, grads, bufs = [], [], []
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    params.append(p)
-                    grads.append(p.grad)
-                    bufs.append(self.state[p].get("momentum_buffer"))
-                if not params:
-                    continue
-                new_bufs = _core.sgd_step(
-                    params,
-                    grads,
-                    bufs,
-                    float(group["lr"]),
-                    float(group["momentum"]),
-                    float(group["dampening"]),
-                    bool(group["nesterov"]),
-                    float(group["weight_decay"]),
-                    bool(group["maximize"]),
-                )
-                # Without momentum there is no buffer to keep (as in PyTorch).
-                if group["momentum"] != 0:
-                    for p, buf in zip(params, new_bufs):
-                        self.state[p]["momentum_buffer"] = buf
-        return loss
+    _kind = "sgd"

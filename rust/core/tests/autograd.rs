@@ -158,18 +158,19 @@ fn type_promotion_follows_torch() {
 fn sgd_step_matches_formula_and_rejects_duplicates() {
     let p = t(&[1.0, 2.0], &[2]);
     let g = t(&[0.5, -1.0], &[2]);
-    let cfg = dlcore_core::cpu::optim::SgdConfig {
+    let cfg = ops::optim::Config::Sgd(dlcore_core::cpu::optim::sgd::Sgd {
         lr: 0.1,
         momentum: 0.9,
         dampening: 0.0,
         nesterov: false,
         weight_decay: 0.0,
         maximize: false,
-    };
-    let bufs = ops::optim::sgd(&[p.clone()], &[g.clone()], &[None], cfg).unwrap();
+    });
+    let fresh = |n: usize| (0..n).map(|_| ops::optim::ParamState { bufs: vec![None], step: 0.0, aux: 1.0 }).collect();
+    let st = ops::optim::step(&cfg, &[p.clone()], &[g.clone()], fresh(1)).unwrap();
     close(&p, &[0.95, 2.1]);
-    ops::optim::sgd(&[p.clone()], &[g.clone()], &bufs, cfg).unwrap();
+    ops::optim::step(&cfg, &[p.clone()], &[g.clone()], st).unwrap();
     close(&p, &[0.95 - 0.1 * (0.9 * 0.5 + 0.5), 2.1 + 0.1 * (0.9 + 1.0)]);
-    let e = ops::optim::sgd(&[p.clone(), p.clone()], &[g.clone(), g], &[None, None], cfg).unwrap_err();
-    assert!(e.msg.contains("share memory"), "{}", e.msg);
+    let e = ops::optim::step(&cfg, &[p.clone(), p.clone()], &[g.clone(), g], fresh(2)).unwrap_err();
+    assert!(e.msg.contains("shares memory"), "{}", e.msg);
 }

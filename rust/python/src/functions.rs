@@ -1,15 +1,14 @@
 //! Module-level functions of `dlcore._core`: creation, joins, grad mode,
-//! threads, fused nn functions, optimizer steps and custom autograd nodes.
+//! threads, fused nn functions and custom autograd nodes.
 
 use crate::convert::{array_to_tensor, check_device, opt_dtype, parse_shape, to_sizes};
 use crate::errors::IntoPy;
 use crate::tensor::{run, PyTensor};
-use dlcore_core::cpu::optim::SgdConfig;
 use dlcore_core::{autograd, ops, DType, Tensor};
 use numpy::PyUntypedArray;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::PyTuple;
 
 fn finish(t: Tensor, requires_grad: bool) -> PyResult<PyTensor> {
     if requires_grad {
@@ -209,7 +208,7 @@ fn set_grad_enabled(flag: bool) -> bool {
     autograd::set_grad_enabled(flag)
 }
 
-fn tensors(list: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
+pub(crate) fn tensors(list: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
     list.try_iter()?.map(|o| Ok(o?.cast::<PyTensor>()?.get().t.clone())).collect()
 }
 
@@ -259,36 +258,6 @@ fn cross_entropy(py: Python<'_>, input: &PyTensor, target: &PyTensor, reduction:
     let r = ops::Reduction::parse(reduction).py()?;
     let (x, t) = (input.t.clone(), target.t.clone());
     run(py, x.numel(), move || ops::cross_entropy(&x, &t, r, ignore_index)).map(Into::into)
-}
-
-/// One SGD step over all parameters; returns the momentum buffers.
-#[pyfunction]
-#[pyo3(signature = (params, grads, bufs, lr, momentum=0.0, dampening=0.0, nesterov=false, weight_decay=0.0, maximize=false))]
-#[allow(clippy::too_many_arguments)]
-fn sgd_step<'py>(
-    py: Python<'py>,
-    params: &Bound<'py, PyAny>,
-    grads: &Bound<'py, PyAny>,
-    bufs: &Bound<'py, PyAny>,
-    lr: f64,
-    momentum: f64,
-    dampening: f64,
-    nesterov: bool,
-    weight_decay: f64,
-    maximize: bool,
-) -> PyResult<Bound<'py, PyList>> {
-    let p = tensors(params)?;
-    let g = tensors(grads)?;
-    let b: Vec<Option<Tensor>> = bufs
-        .try_iter()?
-        .map(|o| {
-            let o = o?;
-            if o.is_none() { Ok(None) } else { Ok(Some(o.cast::<PyTensor>()?.get().t.clone())) }
-        })
-        .collect::<PyResult<_>>()?;
-    let cfg = SgdConfig { lr, momentum, dampening, nesterov, weight_decay, maximize };
-    let out = py.detach(move || ops::optim::sgd(&p, &g, &b, cfg)).py()?;
-    PyList::new(py, out.into_iter().map(|b| b.map(PyTensor::from)))
 }
 
 /// `dlcore.autograd.grad`.
@@ -436,7 +405,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(linear, m)?)?;
     m.add_function(wrap_pyfunction!(cross_entropy, m)?)?;
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
-    m.add_function(wrap_pyfunction!(sgd_step, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_grad, m)?)?;
     m.add_function(wrap_pyfunction!(attach_function, m)?)?;
     Ok(())

@@ -6,6 +6,7 @@ mod convert;
 mod errors;
 mod functions;
 mod indexing;
+mod optim_bindings;
 mod tensor;
 mod tensor_math;
 
@@ -19,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tensor::register(m)?;
     functions::register(m)?;
     conv_bindings::register(m)?;
+    optim_bindings::register(m)?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyDevice>()?;
     for (name, d) in [("float32", DType::F32), ("float64", DType::F64), ("int64", DType::I64), ("bool", DType::Bool)] {

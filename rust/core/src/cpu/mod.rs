@@ -6,6 +6,7 @@ pub mod elementwise;
 pub mod float;
 pub mod gemm;
 pub mod loss;
+pub mod membw;
 pub mod optim;
 pub mod reduce;
 pub mod simd;

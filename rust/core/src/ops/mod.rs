@@ -2,6 +2,7 @@
 //! backward node. Each op's backward closure sits next to its forward.
 
 pub mod binary;
+pub mod clip;
 pub mod conv;
 pub mod creation;
 pub mod dropout;
