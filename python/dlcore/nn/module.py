@@ -70,6 +70,27 @@ class _IncompatibleKeys(
     __str__ = __repr__
 
 
+class RemovableHandle:
+    """Handle returned by ``register_forward_hook`` & co.: ``remove()`` (or
+    leaving a ``with`` block) unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict) -> None:
+        self.hooks_dict = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks_dict.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
 def _addindent(s: str, num_spaces: int) -> str:
     lines = s.split("\n")
     if len(lines) == 1:
@@ -123,7 +144,60 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if not d.get("_forward_pre_hooks") and not d.get("_forward_hooks"):
+            return self.forward(*args, **kwargs)
+        for hook in list(d.get("_forward_pre_hooks", {}).values()):
+            r = hook(self, args)
+            if r is not None:
+                args = r if isinstance(r, tuple) else (r,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(d.get("_forward_hooks", {}).values()):
+            r = hook(self, args, out)
+            if r is not None:
+                out = r
+        return out
+
+    # ---------------------------------------------------------------- hooks
+    def _add_hook(self, store: str, hook: Callable, prepend: bool) -> RemovableHandle:
+        # created on first use: modules built before (or unpickled) have none
+        hooks = self.__dict__.setdefault(store, OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every ``forward``; a non-None
+        return value replaces ``args`` (a single value is wrapped in a tuple).
+        Returns a handle whose ``remove()`` unregisters the hook.
+
+        Examples::
+
+            >>> m = dlcore.nn.Identity()
+            >>> h = m.register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+            >>> m(dlcore.ones(2)).tolist()
+            [2.0, 2.0]
+            >>> h.remove()
+            >>> m(dlcore.ones(2)).tolist()
+            [1.0, 1.0]
+        """
+        return self._add_hook("_forward_pre_hooks", hook, prepend)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``forward``; a
+        non-None return value replaces the output. Returns a removable handle.
+
+        Examples::
+
+            >>> m, seen = dlcore.nn.Identity(), []
+            >>> with m.register_forward_hook(lambda mod, args, out: seen.append(tuple(out.shape))):
+            ...     _ = m(dlcore.ones(3))
+            >>> seen
+            [(3,)]
+        """
+        return self._add_hook("_forward_hooks", hook, prepend)
 
     # ---------------------------------------------------------------- registration
     def _check_name(self, kind: str, name: str, store: str) -> None:

@@ -5,6 +5,7 @@ mod convert;
 mod errors;
 mod functions;
 mod indexing;
+mod nn_bindings;
 mod tensor;
 mod tensor_math;
 
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tensor::register(m)?;
     functions::register(m)?;
+    nn_bindings::register(m)?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyDevice>()?;
     for (name, d) in [("float32", DType::F32), ("float64", DType::F64), ("int64", DType::I64), ("bool", DType::Bool)] {
