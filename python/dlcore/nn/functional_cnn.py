@@ -217,6 +217,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         >>> F.batch_norm(x, None, None, training=True).flatten().tolist()
         [-0.9999949932098389, 0.9999949932098389]
     """
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+    if not training and (running_mean is None or running_var is None):
+        raise RuntimeError("batch_norm: running_mean and running_var must be defined in evaluation mode")
     return _core.batch_norm(input, running_mean, running_var, weight, bias, bool(training), float(momentum or 0.0), float(eps))
 
 

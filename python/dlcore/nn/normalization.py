@@ -24,6 +24,8 @@ class _BatchNorm(Module):
         track_running_stats: bool = True,
         device=None,
         dtype=None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.num_features = num_features
@@ -34,7 +36,10 @@ class _BatchNorm(Module):
         dtype = dtype or dlcore.float32
         if affine:
             self.weight = Parameter(dlcore.ones(num_features, dtype=dtype))
-            self.bias = Parameter(dlcore.zeros(num_features, dtype=dtype))
+            if bias:
+                self.bias = Parameter(dlcore.zeros(num_features, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -58,7 +63,8 @@ class _BatchNorm(Module):
         if self.affine:
             with dlcore.no_grad():
                 self.weight.fill_(1)
-                self.bias.zero_()
+                if self.bias is not None:
+                    self.bias.zero_()
 
     def _check_input_dim(self, input) -> None:
         if input.ndim not in self._expected_dims:
@@ -68,7 +74,7 @@ class _BatchNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
     def forward(self, input):
@@ -106,6 +112,7 @@ class BatchNorm1d(_BatchNorm):
         momentum: running-estimate update factor, or None. Default: 0.1.
         affine: learnable γ (``weight``) and β (``bias``). Default: True.
         track_running_stats: keep ``running_mean`` / ``running_var``. Default: True.
+        bias: (keyword) learnable β when ``affine``. Default: True.
 
     Examples::
 
