@@ -141,6 +141,9 @@ class GELU(_Simple):
         super().__init__()
         self.approximate = approximate
 
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
 
 class SiLU(_Simple):
     r"""SiLU / swish: :math:`x\sigma(x)`."""
