@@ -40,17 +40,31 @@ fn nearest_table<T: Float>(n_in: usize, n_out: usize, scale: Option<f64>) -> Vec
             } else {
                 ((o as f32 * s).floor() as usize).min(n_in - 1)
             };
-            Tap { i0: i, i1: i, w0: T::one(), w1: T::zero() }
+            Tap {
+                i0: i,
+                i1: i,
+                w0: T::one(),
+                w1: T::zero(),
+            }
         })
         .collect()
 }
 
 /// torch's `area_pixel_compute_scale` + `area_pixel_compute_source_index`
 /// in the tensor's own precision.
-fn linear_table<T: Float>(n_in: usize, n_out: usize, align_corners: bool, scale: Option<f64>) -> Vec<Tap<T>> {
+fn linear_table<T: Float>(
+    n_in: usize,
+    n_out: usize,
+    align_corners: bool,
+    scale: Option<f64>,
+) -> Vec<Tap<T>> {
     let t = |v: usize| T::from_f64(v as f64);
     let sc = if align_corners {
-        if n_out > 1 { t(n_in - 1) / t(n_out - 1) } else { T::zero() }
+        if n_out > 1 {
+            t(n_in - 1) / t(n_out - 1)
+        } else {
+            T::zero()
+        }
     } else {
         match scale {
             Some(s) if s > 0.0 => T::from_f64(1.0 / s),
@@ -64,19 +78,31 @@ fn linear_table<T: Float>(n_in: usize, n_out: usize, align_corners: bool, scale:
                 sc * t(o)
             } else {
                 let r = sc * (t(o) + half) - half;
-                if r < T::zero() { T::zero() } else { r }
+                if r < T::zero() {
+                    T::zero()
+                } else {
+                    r
+                }
             };
             let i0 = (real.to_f64() as usize).min(n_in - 1);
             let i1 = if i0 < n_in - 1 { i0 + 1 } else { i0 };
             let w1 = real - t(i0);
-            Tap { i0, i1, w0: T::one() - w1, w1 }
+            Tap {
+                i0,
+                i1,
+                w0: T::one() - w1,
+                w1,
+            }
         })
         .collect()
 }
 
 fn tables<T: Float>(g: &Geom, mode: Mode, scales: [Option<f64>; 2]) -> (Vec<Tap<T>>, Vec<Tap<T>>) {
     match mode {
-        Mode::Nearest => (nearest_table(g.ih, g.oh, scales[0]), nearest_table(g.iw, g.ow, scales[1])),
+        Mode::Nearest => (
+            nearest_table(g.ih, g.oh, scales[0]),
+            nearest_table(g.iw, g.ow, scales[1]),
+        ),
         Mode::Linear { align_corners } => (
             linear_table(g.ih, g.oh, align_corners, scales[0]),
             linear_table(g.iw, g.ow, align_corners, scales[1]),
@@ -84,23 +110,44 @@ fn tables<T: Float>(g: &Geom, mode: Mode, scales: [Option<f64>; 2]) -> (Vec<Tap<
     }
 }
 
-fn planes_map<T: Float>(src: &[T], sl: usize, dst: &mut [T], dl: usize, f: impl Fn(&[T], &mut [T]) + Sync + Send) {
+fn planes_map<T: Float>(
+    src: &[T],
+    sl: usize,
+    dst: &mut [T],
+    dl: usize,
+    f: impl Fn(&[T], &mut [T]) + Sync + Send,
+) {
     if sl == 0 || dl == 0 {
         return;
     }
     if dst.len().max(src.len()) >= PAR_MIN && dst.len() > dl {
-        super::install(|| dst.par_chunks_mut(dl).zip(src.par_chunks(sl)).for_each(|(o, i)| f(i, o)));
+        super::install(|| {
+            dst.par_chunks_mut(dl)
+                .zip(src.par_chunks(sl))
+                .for_each(|(o, i)| f(i, o))
+        });
     } else {
-        dst.chunks_mut(dl).zip(src.chunks(sl)).for_each(|(o, i)| f(i, o));
+        dst.chunks_mut(dl)
+            .zip(src.chunks(sl))
+            .for_each(|(o, i)| f(i, o));
     }
 }
 
-pub fn resample<T: Float>(x: &[T], planes: usize, g: Geom, mode: Mode, scales: [Option<f64>; 2]) -> Vec<T> {
+pub fn resample<T: Float>(
+    x: &[T],
+    planes: usize,
+    g: Geom,
+    mode: Mode,
+    scales: [Option<f64>; 2],
+) -> Vec<T> {
     let (th, tw) = tables::<T>(&g, mode, scales);
     let mut out = vec![T::zero(); planes * g.oh * g.ow];
     planes_map(x, g.ih * g.iw, &mut out, g.oh * g.ow, |xp, yp| {
         for (oh, h) in th.iter().enumerate() {
-            let (r0, r1) = (&xp[h.i0 * g.iw..(h.i0 + 1) * g.iw], &xp[h.i1 * g.iw..(h.i1 + 1) * g.iw]);
+            let (r0, r1) = (
+                &xp[h.i0 * g.iw..(h.i0 + 1) * g.iw],
+                &xp[h.i1 * g.iw..(h.i1 + 1) * g.iw],
+            );
             let yrow = &mut yp[oh * g.ow..(oh + 1) * g.ow];
             if mode == Mode::Nearest {
                 // a copy, so inf/NaN pass through unchanged (0·inf would be NaN)
@@ -110,7 +157,8 @@ pub fn resample<T: Float>(x: &[T], planes: usize, g: Geom, mode: Mode, scales: [
                 continue;
             }
             for (yv, w) in yrow.iter_mut().zip(&tw) {
-                *yv = h.w0 * (w.w0 * r0[w.i0] + w.w1 * r0[w.i1]) + h.w1 * (w.w0 * r1[w.i0] + w.w1 * r1[w.i1]);
+                *yv = h.w0 * (w.w0 * r0[w.i0] + w.w1 * r0[w.i1])
+                    + h.w1 * (w.w0 * r1[w.i0] + w.w1 * r1[w.i1]);
             }
         }
     });
@@ -119,7 +167,13 @@ pub fn resample<T: Float>(x: &[T], planes: usize, g: Geom, mode: Mode, scales: [
 
 /// The adjoint of [`resample`]: scatters each output gradient back onto the
 /// (up to four) input positions it was read from, with the same weights.
-pub fn resample_backward<T: Float>(gy: &[T], planes: usize, g: Geom, mode: Mode, scales: [Option<f64>; 2]) -> Vec<T> {
+pub fn resample_backward<T: Float>(
+    gy: &[T],
+    planes: usize,
+    g: Geom,
+    mode: Mode,
+    scales: [Option<f64>; 2],
+) -> Vec<T> {
     let (th, tw) = tables::<T>(&g, mode, scales);
     let mut gx = vec![T::zero(); planes * g.ih * g.iw];
     planes_map(gy, g.oh * g.ow, &mut gx, g.ih * g.iw, |gp, xp| {
@@ -143,7 +197,15 @@ mod tests {
     /// <A x, y> == <x, A^T y>: the backward is the exact adjoint.
     #[test]
     fn backward_is_adjoint() {
-        for mode in [Mode::Nearest, Mode::Linear { align_corners: false }, Mode::Linear { align_corners: true }] {
+        for mode in [
+            Mode::Nearest,
+            Mode::Linear {
+                align_corners: false,
+            },
+            Mode::Linear {
+                align_corners: true,
+            },
+        ] {
             for &(ih, iw, oh, ow) in &[(3, 4, 7, 9), (5, 5, 2, 3), (1, 4, 1, 8), (4, 3, 8, 6)] {
                 let g = Geom { ih, iw, oh, ow };
                 let x: Vec<f64> = (0..ih * iw).map(|i| (i as f64 * 0.37).sin()).collect();
@@ -159,8 +221,21 @@ mod tests {
 
     #[test]
     fn align_corners_keeps_corners() {
-        let g = Geom { ih: 2, iw: 2, oh: 3, ow: 3 };
-        let y = resample(&[0.0f64, 1.0, 2.0, 3.0], 1, g, Mode::Linear { align_corners: true }, [None, None]);
+        let g = Geom {
+            ih: 2,
+            iw: 2,
+            oh: 3,
+            ow: 3,
+        };
+        let y = resample(
+            &[0.0f64, 1.0, 2.0, 3.0],
+            1,
+            g,
+            Mode::Linear {
+                align_corners: true,
+            },
+            [None, None],
+        );
         assert_eq!(y, vec![0.0, 0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 2.5, 3.0]);
     }
 }

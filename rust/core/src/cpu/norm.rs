@@ -43,21 +43,29 @@ fn per_channel<R: Send>(s: BnShape, f: impl Fn(usize) -> R + Sync + Send) -> Vec
     }
 }
 
-/// `out[n, c, :] = f(c, a[n, c, :], b[n, c, :])` element-wise, parallel over planes.
-fn map2<T: Float>(a: &[T], b: &[T], s: BnShape, f: impl Fn(usize, T, T) -> T + Sync + Send) -> Vec<T> {
+/// Fills `out[n, c, :]` via `f(c, a[n, c, :], b[n, c, :], out[n, c, :])`,
+/// parallel over planes (or whole samples when L is tiny, as in BatchNorm1d).
+/// `f` gets a whole row so its inner loop has per-channel constants hoisted.
+fn map_rows<T: Float>(
+    a: &[T],
+    b: &[T],
+    s: BnShape,
+    f: impl Fn(usize, &[T], &[T], &mut [T]) + Sync + Send,
+) -> Vec<T> {
     let mut out = vec![T::zero(); s.len()];
     if s.len() == 0 {
         return out;
     }
-    // planes of L when they are long, whole samples (C·L) when L is tiny (BatchNorm1d)
-    let (chunk, per) = if s.l >= 64 { (s.l, 1) } else { (s.c * s.l, s.c) };
+    let (chunk, per) = if s.l >= 64 {
+        (s.l, 1)
+    } else {
+        (s.c * s.l, s.c)
+    };
     let body = |(i, o): (usize, &mut [T])| {
-        for (j, orow) in o.chunks_mut(s.l.max(1)).enumerate() {
+        for (j, orow) in o.chunks_mut(s.l).enumerate() {
             let c = if per == 1 { i % s.c } else { j };
             let base = i * chunk + j * s.l;
-            for ((ov, &av), &bv) in orow.iter_mut().zip(&a[base..base + s.l]).zip(&b[base..base + s.l]) {
-                *ov = f(c, av, bv);
-            }
+            f(c, &a[base..base + s.l], &b[base..base + s.l], orow);
         }
     };
     if s.len() >= PAR_MIN {
@@ -112,7 +120,12 @@ pub struct BnOut<T> {
 }
 
 /// Per-channel (scale, shift) with y = x·scale + shift.
-fn affine<T: Float>(mean: &[f64], invstd: &[f64], w: Option<&[T]>, b: Option<&[T]>) -> (Vec<T>, Vec<T>) {
+fn affine<T: Float>(
+    mean: &[f64],
+    invstd: &[f64],
+    w: Option<&[T]>,
+    b: Option<&[T]>,
+) -> (Vec<T>, Vec<T>) {
     (0..mean.len())
         .map(|c| {
             let wc = w.map_or(1.0, |w| w[c].to_f64());
@@ -140,11 +153,29 @@ pub fn batch_norm<T: Float>(
     };
     let invstd: Vec<f64> = var.iter().map(|&v| 1.0 / (v + eps).sqrt()).collect();
     let (scale, shift) = affine(&mean, &invstd, w, b);
-    let y = map2(x, x, s, |c, v, _| {
-        let y = v.mul_add(scale[c], shift[c]);
-        if relu && !(y > T::zero()) && !y.is_nan() { T::zero() } else { y }
+    let y = map_rows(x, x, s, |c, xr, _, o| {
+        let (sc, sh) = (scale[c], shift[c]);
+        if relu {
+            for (ov, &v) in o.iter_mut().zip(xr) {
+                let y = v * sc + sh;
+                *ov = if y > T::zero() || y.is_nan() {
+                    y
+                } else {
+                    T::zero()
+                };
+            }
+        } else {
+            for (ov, &v) in o.iter_mut().zip(xr) {
+                *ov = v * sc + sh;
+            }
+        }
     });
-    BnOut { y, mean, invstd, var: if running.is_some() { Vec::new() } else { var } }
+    BnOut {
+        y,
+        mean,
+        invstd,
+        var: if running.is_some() { Vec::new() } else { var },
+    }
 }
 
 /// Gradients (gx, gweight, gbias). `training`: the statistics came from the
@@ -162,8 +193,8 @@ pub fn batch_norm_backward<T: Float>(
     training: bool,
     relu: bool,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let (scale, shift) = affine(&mean, invstd, w, b);
-    let alive = |c: usize, xv: T| !relu || xv.mul_add(scale[c], shift[c]) > T::zero();
+    let (scale, shift) = affine(mean, invstd, w, b);
+    let alive = |c: usize, xv: T| !relu || xv * scale[c] + shift[c] > T::zero();
     // Σg and Σg·(x − mean) per channel, one pass
     let sums = per_channel(s, |c| {
         let (mut sg, mut sgx) = (0.0, 0.0);
@@ -191,15 +222,30 @@ pub fn batch_norm_backward<T: Float>(
         gb.push(T::from_f64(sg));
         let a = wc * invstd[c];
         // gx = a·(g − Σg/M − (x−mean)·invstd²·Σg(x−mean)/M)
-        let bb = if training { -a * invstd[c] * invstd[c] * sgx / m } else { 0.0 };
-        let k = if training { -a * sg / m - mean[c] * bb } else { 0.0 };
+        let bb = if training {
+            -a * invstd[c] * invstd[c] * sgx / m
+        } else {
+            0.0
+        };
+        let k = if training {
+            -a * sg / m - mean[c] * bb
+        } else {
+            0.0
+        };
         ka.push(T::from_f64(a));
         kb.push(T::from_f64(bb));
         kc.push(T::from_f64(k));
     }
-    let gx = map2(g, x, s, |c, gv, xv| {
-        let gv = if alive(c, xv) { gv } else { T::zero() };
-        gv.mul_add(ka[c], xv.mul_add(kb[c], kc[c]))
+    let gx = map_rows(g, x, s, |c, gr, xr, o| {
+        let (a, b, k, sc, sh) = (ka[c], kb[c], kc[c], scale[c], shift[c]);
+        for ((ov, &gv), &xv) in o.iter_mut().zip(gr).zip(xr) {
+            let gv = if relu && !(xv * sc + sh > T::zero()) {
+                T::zero()
+            } else {
+                gv
+            };
+            *ov = gv * a + (xv * b + k);
+        }
     });
     (gx, gw, gb)
 }
@@ -211,7 +257,11 @@ pub fn batch_norm_ref(x: &[f64], s: BnShape, eps: f64) -> (Vec<f64>, Vec<f64>, V
     let mut var = vec![0.0; s.c];
     for c in 0..s.c {
         mean[c] = (0..s.n).flat_map(|n| s.row(x, n, c).iter()).sum::<f64>() / m;
-        var[c] = (0..s.n).flat_map(|n| s.row(x, n, c).iter()).map(|v| (v - mean[c]).powi(2)).sum::<f64>() / m;
+        var[c] = (0..s.n)
+            .flat_map(|n| s.row(x, n, c).iter())
+            .map(|v| (v - mean[c]).powi(2))
+            .sum::<f64>()
+            / m;
     }
     let y = x.iter().enumerate().map(|(i, v)| {
         let c = (i / s.l.max(1)) % s.c;
@@ -232,7 +282,9 @@ pub fn batch_norm_backward_ref(g: &[f64], x: &[f64], s: BnShape, eps: f64) -> Ve
         mg[ch(i)] += g[i] / m;
         mgx[ch(i)] += g[i] * xhat[i] / m;
     }
-    (0..x.len()).map(|i| (g[i] - mg[ch(i)] - xhat[i] * mgx[ch(i)]) / (var[ch(i)] + eps).sqrt()).collect()
+    (0..x.len())
+        .map(|i| (g[i] - mg[ch(i)] - xhat[i] * mgx[ch(i)]) / (var[ch(i)] + eps).sqrt())
+        .collect()
 }
 
 #[cfg(test)]
@@ -243,7 +295,9 @@ mod tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 11) as f64 / (1u64 << 53) as f64) * 4.0 + 100.0
             })
             .collect()
@@ -263,7 +317,8 @@ mod tests {
             for c in 0..c {
                 assert!((out.mean[c] - mean[c]).abs() < 1e-9 && (out.var[c] - var[c]).abs() < 1e-9);
             }
-            let (gx, _, gb) = batch_norm_backward(&g, &x, s, None, None, &out.mean, &out.invstd, true, false);
+            let (gx, _, gb) =
+                batch_norm_backward(&g, &x, s, None, None, &out.mean, &out.invstd, true, false);
             let want = batch_norm_backward_ref(&g, &x, s, 1e-5);
             for (a, b) in gx.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-7, "gx {a} {b}");

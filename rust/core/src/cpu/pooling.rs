@@ -40,14 +40,26 @@ impl Geom {
 }
 
 /// Runs `f(plane_in, plane_out)` for every plane, in parallel when the work is large.
-fn per_plane<A: Sync, B: Send>(src: &[A], src_len: usize, dst: &mut [B], dst_len: usize, f: impl Fn(&[A], &mut [B]) + Sync + Send) {
+fn per_plane<A: Sync, B: Send>(
+    src: &[A],
+    src_len: usize,
+    dst: &mut [B],
+    dst_len: usize,
+    f: impl Fn(&[A], &mut [B]) + Sync + Send,
+) {
     if src_len == 0 || dst_len == 0 {
         return;
     }
     if src.len().max(dst.len()) >= PAR_MIN && dst.len() > dst_len {
-        super::install(|| dst.par_chunks_mut(dst_len).zip(src.par_chunks(src_len)).for_each(|(o, i)| f(i, o)));
+        super::install(|| {
+            dst.par_chunks_mut(dst_len)
+                .zip(src.par_chunks(src_len))
+                .for_each(|(o, i)| f(i, o))
+        });
     } else {
-        dst.chunks_mut(dst_len).zip(src.chunks(src_len)).for_each(|(o, i)| f(i, o));
+        dst.chunks_mut(dst_len)
+            .zip(src.chunks(src_len))
+            .for_each(|(o, i)| f(i, o));
     }
 }
 
@@ -67,7 +79,11 @@ fn valid_cols(off: isize, s: usize, n: usize, count: usize) -> (usize, usize) {
 #[inline]
 fn first_valid(start: isize, d: usize, n: usize) -> usize {
     let d = d as isize;
-    let p = if start < 0 { start + ((-start) + d - 1) / d * d } else { start };
+    let p = if start < 0 {
+        start + ((-start) + d - 1) / d * d
+    } else {
+        start
+    };
     (p.max(0) as usize).min(n.saturating_sub(1))
 }
 
@@ -78,11 +94,18 @@ pub fn max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom, w: Window) -> (Vec<
     let op = g.out_plane();
     let mut out = vec![T::NEG_INF; planes * op];
     let mut idx = vec![0i64; planes * op];
-    let mut pairs: Vec<(&mut [T], &mut [i64])> = out.chunks_mut(op.max(1)).zip(idx.chunks_mut(op.max(1))).collect();
+    let mut pairs: Vec<(&mut [T], &mut [i64])> = out
+        .chunks_mut(op.max(1))
+        .zip(idx.chunks_mut(op.max(1)))
+        .collect();
     let work = |(xp, (yp, ip)): (&[T], &mut (&mut [T], &mut [i64]))| max_plane(xp, yp, ip, &g, &w);
     if op > 0 && g.in_plane() > 0 {
         if planes * (op + g.in_plane()) >= PAR_MIN && planes > 1 {
-            super::install(|| x.par_chunks(g.in_plane()).zip(pairs.par_iter_mut()).for_each(work));
+            super::install(|| {
+                x.par_chunks(g.in_plane())
+                    .zip(pairs.par_iter_mut())
+                    .for_each(work)
+            });
         } else {
             x.chunks(g.in_plane()).zip(pairs.iter_mut()).for_each(work);
         }
@@ -92,7 +115,9 @@ pub fn max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom, w: Window) -> (Vec<
 
 fn max_plane<T: Float>(x: &[T], y: &mut [T], id: &mut [i64], g: &Geom, w: &Window) {
     let (wd, ow) = (g.iw, g.ow);
-    let wfirst: Vec<usize> = (0..ow).map(|o| first_valid((o * w.s[1]) as isize - w.p[1] as isize, w.d[1], wd)).collect();
+    let wfirst: Vec<usize> = (0..ow)
+        .map(|o| first_valid((o * w.s[1]) as isize - w.p[1] as isize, w.d[1], wd))
+        .collect();
     for oh in 0..g.oh {
         let h0 = (oh * w.s[0]) as isize - w.p[0] as isize;
         let hf = first_valid(h0, w.d[0], g.ih);
@@ -117,10 +142,19 @@ fn max_plane<T: Float>(x: &[T], y: &mut [T], id: &mut [i64], g: &Geom, w: &Windo
                 let start = (lo * w.s[1]) as isize + off; // >= 0 and < wd by valid_cols
                 let base = (ih * wd) as i64 + start as i64;
                 let src = xrow[start as usize..].iter().step_by(w.s[1]);
-                for (k, ((yv, iv), &v)) in yrow[lo..hi].iter_mut().zip(irow[lo..hi].iter_mut()).zip(src).enumerate() {
+                for (k, ((yv, iv), &v)) in yrow[lo..hi]
+                    .iter_mut()
+                    .zip(irow[lo..hi].iter_mut())
+                    .zip(src)
+                    .enumerate()
+                {
                     let take = v > *yv || v.is_nan();
                     *yv = if take { v } else { *yv };
-                    *iv = if take { base + (k * w.s[1]) as i64 } else { *iv };
+                    *iv = if take {
+                        base + (k * w.s[1]) as i64
+                    } else {
+                        *iv
+                    };
                 }
             }
         }
@@ -137,7 +171,10 @@ pub fn max_pool2d_ref<T: Float>(x: &[T], planes: usize, g: Geom, w: Window) -> (
             for ow in 0..g.ow {
                 let h0 = (oh * w.s[0]) as isize - w.p[0] as isize;
                 let w0 = (ow * w.s[1]) as isize - w.p[1] as isize;
-                let (mut best, mut bi) = (T::NEG_INF, (first_valid(h0, w.d[0], g.ih) * g.iw + first_valid(w0, w.d[1], g.iw)) as i64);
+                let (mut best, mut bi) = (
+                    T::NEG_INF,
+                    (first_valid(h0, w.d[0], g.ih) * g.iw + first_valid(w0, w.d[1], g.iw)) as i64,
+                );
                 for ki in 0..w.k[0] {
                     for kj in 0..w.k[1] {
                         let (ih, iw) = (h0 + (ki * w.d[0]) as isize, w0 + (kj * w.d[1]) as isize);
@@ -162,7 +199,14 @@ pub fn max_pool2d_ref<T: Float>(x: &[T], planes: usize, g: Geom, w: Window) -> (
 /// Per-plane scatter: `out[p][idx[p][j]] (+)= src[p][j]`, out planes of
 /// `plane_out` elements. Max-pool backward (accumulate) and max_unpool
 /// (assign). Indices outside the plane are skipped (the op validated them).
-pub fn scatter_planes<T: Float>(src: &[T], idx: &[i64], planes: usize, plane_in: usize, plane_out: usize, accumulate: bool) -> Vec<T> {
+pub fn scatter_planes<T: Float>(
+    src: &[T],
+    idx: &[i64],
+    planes: usize,
+    plane_in: usize,
+    plane_out: usize,
+    accumulate: bool,
+) -> Vec<T> {
     let mut out = vec![T::zero(); planes * plane_out];
     if plane_in == 0 {
         return out;
@@ -181,12 +225,21 @@ pub fn scatter_planes<T: Float>(src: &[T], idx: &[i64], planes: usize, plane_in:
 
 /// Per-plane gather: `out[p][j] = src[p][idx[p][j]]` (0 for an index outside
 /// the plane). The adjoint of [`scatter_planes`].
-pub fn gather_planes<T: Float>(src: &[T], idx: &[i64], planes: usize, plane_src: usize, plane_idx: usize) -> Vec<T> {
+pub fn gather_planes<T: Float>(
+    src: &[T],
+    idx: &[i64],
+    planes: usize,
+    plane_src: usize,
+    plane_idx: usize,
+) -> Vec<T> {
     let mut out = vec![T::zero(); planes * plane_idx];
     if plane_src == 0 {
         return out;
     }
-    let pairs: Vec<(&[T], &[i64])> = src.chunks(plane_src).zip(idx.chunks(plane_idx.max(1))).collect();
+    let pairs: Vec<(&[T], &[i64])> = src
+        .chunks(plane_src)
+        .zip(idx.chunks(plane_idx.max(1)))
+        .collect();
     per_plane(&pairs, 1, &mut out, plane_idx, |pr, o| {
         let (s, ix) = pr[0];
         for (ov, &j) in o.iter_mut().zip(ix) {
@@ -217,8 +270,12 @@ fn avg_span(o: usize, k: usize, s: usize, p: usize, n: usize) -> (usize, usize, 
 
 /// 1/divisor for every output of a plane (0 where the window misses the image).
 fn avg_inv_divisors<T: Float>(g: &Geom, w: &Window, m: AvgMode) -> Vec<T> {
-    let hs: Vec<_> = (0..g.oh).map(|o| avg_span(o, w.k[0], w.s[0], w.p[0], g.ih)).collect();
-    let ws: Vec<_> = (0..g.ow).map(|o| avg_span(o, w.k[1], w.s[1], w.p[1], g.iw)).collect();
+    let hs: Vec<_> = (0..g.oh)
+        .map(|o| avg_span(o, w.k[0], w.s[0], w.p[0], g.ih))
+        .collect();
+    let ws: Vec<_> = (0..g.ow)
+        .map(|o| avg_span(o, w.k[1], w.s[1], w.p[1], g.iw))
+        .collect();
     let mut inv = Vec::with_capacity(g.out_plane());
     for &(h0, h1, hp) in &hs {
         for &(w0, w1, wp) in &ws {
@@ -228,7 +285,11 @@ fn avg_inv_divisors<T: Float>(g: &Geom, w: &Window, m: AvgMode) -> Vec<T> {
                 None if m.count_include_pad => hp * wp,
                 None => valid,
             };
-            inv.push(if valid == 0 || div == 0 { T::zero() } else { T::one() / T::from_f64(div as f64) });
+            inv.push(if valid == 0 || div == 0 {
+                T::zero()
+            } else {
+                T::one() / T::from_f64(div as f64)
+            });
         }
     }
     inv
@@ -250,7 +311,10 @@ pub fn avg_pool2d<T: Float>(x: &[T], planes: usize, g: Geom, w: Window, m: AvgMo
                         continue;
                     }
                     let start = ((lo * w.s[1]) as isize + off) as usize;
-                    for (yv, &v) in yrow[lo..hi].iter_mut().zip(xrow[start..].iter().step_by(w.s[1])) {
+                    for (yv, &v) in yrow[lo..hi]
+                        .iter_mut()
+                        .zip(xrow[start..].iter().step_by(w.s[1]))
+                    {
                         *yv = *yv + v;
                     }
                 }
@@ -277,7 +341,9 @@ pub fn avg_pool2d_ref<T: Float>(x: &[T], planes: usize, g: Geom, w: Window, m: A
                     out.push(T::zero());
                     continue;
                 }
-                let div = m.divisor_override.unwrap_or(if m.count_include_pad { hp * wp } else { valid });
+                let div =
+                    m.divisor_override
+                        .unwrap_or(if m.count_include_pad { hp * wp } else { valid });
                 let mut s = 0.0;
                 for ih in h0..h1 {
                     for iw in w0..w1 {
@@ -292,13 +358,23 @@ pub fn avg_pool2d_ref<T: Float>(x: &[T], planes: usize, g: Geom, w: Window, m: A
 }
 
 /// Gradient of avg_pool2d: each output's gradient spread evenly (÷ divisor) over its window.
-pub fn avg_pool2d_backward<T: Float>(gy: &[T], planes: usize, g: Geom, w: Window, m: AvgMode) -> Vec<T> {
+pub fn avg_pool2d_backward<T: Float>(
+    gy: &[T],
+    planes: usize,
+    g: Geom,
+    w: Window,
+    m: AvgMode,
+) -> Vec<T> {
     let inv = avg_inv_divisors::<T>(&g, &w, m);
     let mut gx = vec![T::zero(); planes * g.in_plane()];
     per_plane(gy, g.out_plane(), &mut gx, g.in_plane(), |gp, xp| {
         for oh in 0..g.oh {
             let (h0, h1, _) = avg_span(oh, w.k[0], w.s[0], w.p[0], g.ih);
-            let scaled: Vec<T> = gp[oh * g.ow..(oh + 1) * g.ow].iter().zip(&inv[oh * g.ow..]).map(|(&a, &b)| a * b).collect();
+            let scaled: Vec<T> = gp[oh * g.ow..(oh + 1) * g.ow]
+                .iter()
+                .zip(&inv[oh * g.ow..])
+                .map(|(&a, &b)| a * b)
+                .collect();
             for ih in h0..h1 {
                 let xrow = &mut xp[ih * g.iw..(ih + 1) * g.iw];
                 for kj in 0..w.k[1] {
@@ -308,7 +384,11 @@ pub fn avg_pool2d_backward<T: Float>(gy: &[T], planes: usize, g: Geom, w: Window
                         continue;
                     }
                     let start = ((lo * w.s[1]) as isize + off) as usize;
-                    for (xv, &v) in xrow[start..].iter_mut().step_by(w.s[1]).zip(&scaled[lo..hi]) {
+                    for (xv, &v) in xrow[start..]
+                        .iter_mut()
+                        .step_by(w.s[1])
+                        .zip(&scaled[lo..hi])
+                    {
                         *xv = *xv + v;
                     }
                 }
@@ -318,88 +398,8 @@ pub fn avg_pool2d_backward<T: Float>(gy: &[T], planes: usize, g: Geom, w: Window
     gx
 }
 
-// ----------------------------------------------------------------- adaptive
-
-/// torch's adaptive window along one dim: [floor(o·n/out), ceil((o+1)·n/out)).
-#[inline]
-pub fn adaptive_span(o: usize, n: usize, out: usize) -> (usize, usize) {
-    (o * n / out, ((o + 1) * n).div_ceil(out))
-}
-
-pub fn adaptive_avg_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> Vec<T> {
-    let mut out = vec![T::zero(); planes * g.out_plane()];
-    per_plane(x, g.in_plane(), &mut out, g.out_plane(), |xp, yp| {
-        for oh in 0..g.oh {
-            let (h0, h1) = adaptive_span(oh, g.ih, g.oh);
-            for ow in 0..g.ow {
-                let (w0, w1) = adaptive_span(ow, g.iw, g.ow);
-                let mut s = T::zero();
-                for ih in h0..h1 {
-                    for &v in &xp[ih * g.iw + w0..ih * g.iw + w1] {
-                        s = s + v;
-                    }
-                }
-                yp[oh * g.ow + ow] = s / T::from_f64(((h1 - h0) * (w1 - w0)) as f64);
-            }
-        }
-    });
-    out
-}
-
-pub fn adaptive_avg_pool2d_backward<T: Float>(gy: &[T], planes: usize, g: Geom) -> Vec<T> {
-    let mut gx = vec![T::zero(); planes * g.in_plane()];
-    per_plane(gy, g.out_plane(), &mut gx, g.in_plane(), |gp, xp| {
-        for oh in 0..g.oh {
-            let (h0, h1) = adaptive_span(oh, g.ih, g.oh);
-            for ow in 0..g.ow {
-                let (w0, w1) = adaptive_span(ow, g.iw, g.ow);
-                let v = gp[oh * g.ow + ow] / T::from_f64(((h1 - h0) * (w1 - w0)) as f64);
-                for ih in h0..h1 {
-                    for xv in &mut xp[ih * g.iw + w0..ih * g.iw + w1] {
-                        *xv = *xv + v;
-                    }
-                }
-            }
-        }
-    });
-    gx
-}
-
-pub fn adaptive_max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> (Vec<T>, Vec<i64>) {
-    let op = g.out_plane();
-    let mut out = vec![T::zero(); planes * op];
-    let mut idx = vec![0i64; planes * op];
-    if op == 0 || g.in_plane() == 0 {
-        return (out, idx);
-    }
-    let mut pairs: Vec<(&mut [T], &mut [i64])> = out.chunks_mut(op).zip(idx.chunks_mut(op)).collect();
-    let work = |(xp, (yp, ip)): (&[T], &mut (&mut [T], &mut [i64]))| {
-        for oh in 0..g.oh {
-            let (h0, h1) = adaptive_span(oh, g.ih, g.oh);
-            for ow in 0..g.ow {
-                let (w0, w1) = adaptive_span(ow, g.iw, g.ow);
-                let (mut best, mut bi) = (T::NEG_INF, h0 * g.iw + w0);
-                for ih in h0..h1 {
-                    for iw in w0..w1 {
-                        let v = xp[ih * g.iw + iw];
-                        if v > best || v.is_nan() {
-                            best = v;
-                            bi = ih * g.iw + iw;
-                        }
-                    }
-                }
-                yp[oh * g.ow + ow] = best;
-                ip[oh * g.ow + ow] = bi as i64;
-            }
-        }
-    };
-    if planes * (op + g.in_plane()) >= PAR_MIN && planes > 1 {
-        super::install(|| x.par_chunks(g.in_plane()).zip(pairs.par_iter_mut()).for_each(work));
-    } else {
-        x.chunks(g.in_plane()).zip(pairs.iter_mut()).for_each(work);
-    }
-    (out, idx)
-}
+pub mod adaptive;
+pub use adaptive::*;
 
 #[cfg(test)]
 mod tests {
@@ -410,7 +410,9 @@ mod tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 33) % 7) as f32 - 3.0
             })
             .collect()
@@ -430,19 +432,48 @@ mod tests {
                             if ih + 2 * p < d * (k - 1) + 1 || iw + 2 * p < d * (k - 1) + 1 {
                                 continue;
                             }
-                            let g = Geom { ih, iw, oh: out_size(ih, k, s, p, d), ow: out_size(iw, k, s, p, d) };
-                            let w = Window { k: [k, k], s: [s, s], p: [p, p], d: [d, d] };
+                            let g = Geom {
+                                ih,
+                                iw,
+                                oh: out_size(ih, k, s, p, d),
+                                ow: out_size(iw, k, s, p, d),
+                            };
+                            let w = Window {
+                                k: [k, k],
+                                s: [s, s],
+                                p: [p, p],
+                                d: [d, d],
+                            };
                             let x = data(3 * ih * iw, (ih * 31 + k * 7 + s) as u64);
-                            assert_eq!(max_pool2d(&x, 3, g, w), max_pool2d_ref(&x, 3, g, w), "max {g:?} {w:?}");
+                            assert_eq!(
+                                max_pool2d(&x, 3, g, w),
+                                max_pool2d_ref(&x, 3, g, w),
+                                "max {g:?} {w:?}"
+                            );
                             if d == 1 {
                                 for m in [
-                                    AvgMode { count_include_pad: true, divisor_override: None },
-                                    AvgMode { count_include_pad: false, divisor_override: None },
-                                    AvgMode { count_include_pad: false, divisor_override: Some(3) },
+                                    AvgMode {
+                                        count_include_pad: true,
+                                        divisor_override: None,
+                                    },
+                                    AvgMode {
+                                        count_include_pad: false,
+                                        divisor_override: None,
+                                    },
+                                    AvgMode {
+                                        count_include_pad: false,
+                                        divisor_override: Some(3),
+                                    },
                                 ] {
-                                    let (a, b) = (avg_pool2d(&x, 3, g, w, m), avg_pool2d_ref(&x, 3, g, w, m));
+                                    let (a, b) = (
+                                        avg_pool2d(&x, 3, g, w, m),
+                                        avg_pool2d_ref(&x, 3, g, w, m),
+                                    );
                                     for (u, v) in a.iter().zip(&b) {
-                                        assert!((u - v).abs() < 1e-5, "avg {g:?} {w:?} {m:?}: {u} vs {v}");
+                                        assert!(
+                                            (u - v).abs() < 1e-5,
+                                            "avg {g:?} {w:?} {m:?}: {u} vs {v}"
+                                        );
                                     }
                                 }
                             }
@@ -456,13 +487,29 @@ mod tests {
     #[test]
     fn nan_wins_and_scatter_gather_are_adjoint() {
         let x = [1.0f32, f32::NAN, 3.0, 2.0];
-        let g = Geom { ih: 2, iw: 2, oh: 1, ow: 1 };
-        let w = Window { k: [2, 2], s: [2, 2], p: [0, 0], d: [1, 1] };
+        let g = Geom {
+            ih: 2,
+            iw: 2,
+            oh: 1,
+            ow: 1,
+        };
+        let w = Window {
+            k: [2, 2],
+            s: [2, 2],
+            p: [0, 0],
+            d: [1, 1],
+        };
         let (y, i) = max_pool2d(&x, 1, g, w);
         assert!(y[0].is_nan() && i[0] == 1);
         let src = [1.0f32, 2.0];
         let idx = [3i64, 3];
-        assert_eq!(scatter_planes(&src, &idx, 1, 2, 4, true), vec![0.0, 0.0, 0.0, 3.0]);
-        assert_eq!(gather_planes(&[0.0f32, 0.0, 0.0, 5.0], &idx, 1, 4, 2), vec![5.0, 5.0]);
+        assert_eq!(
+            scatter_planes(&src, &idx, 1, 2, 4, true),
+            vec![0.0, 0.0, 0.0, 3.0]
+        );
+        assert_eq!(
+            gather_planes(&[0.0f32, 0.0, 0.0, 5.0], &idx, 1, 4, 2),
+            vec![5.0, 5.0]
+        );
     }
 }

@@ -9,13 +9,15 @@ use super::binary::{compare, mul, where_, CmpOp};
 use super::{reduce, shape, shape_i64, unary};
 use crate::autograd::{is_grad_enabled, needs_grad, record};
 use crate::cpu::activation::{self as kern, Act};
-use crate::cpu::elementwise::{map_binary, map_unary};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 fn check_float(op: &str, x: &Tensor) -> Result<()> {
     if !x.dtype.is_float() {
-        return Err(Error::runtime(format!("{op}: expected a floating point tensor, got {}", x.dtype.name())));
+        return Err(Error::runtime(format!(
+            "{op}: expected a floating point tensor, got {}",
+            x.dtype.name()
+        )));
     }
     Ok(())
 }
@@ -27,7 +29,7 @@ pub fn activation(x: &Tensor, act: Act) -> Result<Tensor> {
 
 /// f (order 0), f' (1) or f'' (2) of `act`, element-wise.
 fn act_order(x: &Tensor, act: Act, order: u8) -> Result<Tensor> {
-    let out = crate::with_float!(x.dtype, act.name(), T => map_unary(x, move |v: T| T::from_f64(act.eval(v.to_f64(), order))));
+    let out = crate::with_float!(x.dtype, act.name(), T => Tensor::from_vec_unchecked(kern::apply(act, order, &x.data::<T>(), None), &x.shape));
     if order >= 2 || !needs_grad(&[x]) {
         return Ok(out);
     }
@@ -36,13 +38,16 @@ fn act_order(x: &Tensor, act: Act, order: u8) -> Result<Tensor> {
         let gx = if is_grad_enabled() {
             mul(g, &act_order(&xs, act, order + 1)?)?
         } else {
-            crate::with_float!(g.dtype, act.name(), T => map_binary(g, &xs, &g.shape, move |gv: T, xv: T| {
-                gv * T::from_f64(act.eval(xv.to_f64(), order + 1))
-            }))
+            crate::with_float!(g.dtype, act.name(), T => Tensor::from_vec_unchecked(
+                kern::apply(act, order + 1, &xs.data::<T>(), Some(&g.data::<T>())), &xs.shape))
         };
         Ok(vec![Some(gx)])
     };
-    let name = if order == 0 { act.name().to_string() } else { format!("{}Backward", act.name()) };
+    let name = if order == 0 {
+        act.name().to_string()
+    } else {
+        format!("{}Backward", act.name())
+    };
     Ok(record(out, name, &[x], &[x], Box::new(back)))
 }
 
@@ -103,5 +108,8 @@ fn prelu_backward_composite(g: &Tensor, x: &Tensor, w: &Tensor) -> Result<Vec<Op
         let dims: Vec<i64> = (0..x.ndim() as i64).filter(|&d| d != 1).collect();
         reduce::sum(&neg_part, Some(&dims), false, None)?
     };
-    Ok(vec![Some(gx), Some(shape::reshape(&gw, &shape_i64(&w.shape))?)])
+    Ok(vec![
+        Some(gx),
+        Some(shape::reshape(&gw, &shape_i64(&w.shape))?),
+    ])
 }

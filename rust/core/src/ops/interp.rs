@@ -12,7 +12,13 @@ use crate::tensor::Tensor;
 
 /// `size`: output sizes of the spatial dims; `scales`: the scale factor the
 /// user gave per dim (None when `size` was given), used for coordinates as torch.
-pub fn interpolate(x: &Tensor, size: &[usize], mode: &str, align_corners: bool, scales: &[Option<f64>]) -> Result<Tensor> {
+pub fn interpolate(
+    x: &Tensor,
+    size: &[usize],
+    mode: &str,
+    align_corners: bool,
+    scales: &[Option<f64>],
+) -> Result<Tensor> {
     let spatial = x.ndim().saturating_sub(2);
     if !(spatial == 1 || spatial == 2) {
         return Err(Error::value(format!(
@@ -43,7 +49,10 @@ pub fn interpolate(x: &Tensor, size: &[usize], mode: &str, align_corners: bool, 
         }
     };
     if !x.dtype.is_float() {
-        return Err(Error::runtime(format!("interpolate: expected a floating point input, got {}", x.dtype.name())));
+        return Err(Error::runtime(format!(
+            "interpolate: expected a floating point input, got {}",
+            x.dtype.name()
+        )));
     }
     if size.contains(&0) || x.shape[2..].contains(&0) {
         return Err(Error::runtime(format!(
@@ -53,10 +62,25 @@ pub fn interpolate(x: &Tensor, size: &[usize], mode: &str, align_corners: bool, 
     }
     if spatial == 1 {
         let x4 = shape::unsqueeze(x, -2)?;
-        let g = Geom { ih: 1, iw: x.shape[2], oh: 1, ow: size[0] };
+        let g = Geom {
+            ih: 1,
+            iw: x.shape[2],
+            oh: 1,
+            ow: size[0],
+        };
         let y = plane_map(&x4, PlaneMap::Resample(want, [None, scales[0]]), g, false)?;
         return shape::squeeze(&y, Some(&[-2]));
     }
-    let g = Geom { ih: x.shape[2], iw: x.shape[3], oh: size[0], ow: size[1] };
-    plane_map(x, PlaneMap::Resample(want, [scales[0], scales[1]]), g, false)
+    let g = Geom {
+        ih: x.shape[2],
+        iw: x.shape[3],
+        oh: size[0],
+        ow: size[1],
+    };
+    plane_map(
+        x,
+        PlaneMap::Resample(want, [scales[0], scales[1]]),
+        g,
+        false,
+    )
 }

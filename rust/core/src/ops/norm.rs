@@ -33,7 +33,10 @@ fn check_param(name: &str, t: Option<&Tensor>, c: usize, x: &Tensor) -> Result<(
             )));
         }
         if !t.dtype.is_float() {
-            return Err(Error::runtime(format!("batch_norm: {name} must be floating point, got {}", t.dtype.name())));
+            return Err(Error::runtime(format!(
+                "batch_norm: {name} must be floating point, got {}",
+                t.dtype.name()
+            )));
         }
     }
     Ok(())
@@ -47,14 +50,28 @@ pub fn batch_norm(x: &Tensor, a: &BatchNormArgs) -> Result<Tensor> {
         )));
     }
     if !x.dtype.is_float() {
-        return Err(Error::runtime(format!("batch_norm: expected a floating point input, got {}", x.dtype.name())));
+        return Err(Error::runtime(format!(
+            "batch_norm: expected a floating point input, got {}",
+            x.dtype.name()
+        )));
     }
-    let s = BnShape { n: x.shape[0], c: x.shape[1], l: x.shape[2..].iter().product() };
-    for (name, t) in [("weight", a.weight), ("bias", a.bias), ("running_mean", a.running_mean), ("running_var", a.running_var)] {
+    let s = BnShape {
+        n: x.shape[0],
+        c: x.shape[1],
+        l: x.shape[2..].iter().product(),
+    };
+    for (name, t) in [
+        ("weight", a.weight),
+        ("bias", a.bias),
+        ("running_mean", a.running_mean),
+        ("running_var", a.running_var),
+    ] {
         check_param(name, t, s.c, x)?;
     }
     if a.running_mean.is_some() != a.running_var.is_some() {
-        return Err(Error::runtime("batch_norm: running_mean and running_var must both be given or both be None"));
+        return Err(Error::runtime(
+            "batch_norm: running_mean and running_var must both be given or both be None",
+        ));
     }
     let batch_stats = a.training || a.running_mean.is_none();
     if a.training && s.count() <= 1 {
@@ -64,13 +81,18 @@ pub fn batch_norm(x: &Tensor, a: &BatchNormArgs) -> Result<Tensor> {
         )));
     }
     if a.relu && batch_stats {
-        return Err(Error::runtime("batch_norm: the fused ReLU is only available in eval mode (running statistics)"));
+        return Err(Error::runtime(
+            "batch_norm: the fused ReLU is only available in eval mode (running statistics)",
+        ));
     }
     let running: Option<(Vec<f64>, Vec<f64>)> = match (a.running_mean, a.running_var) {
         (Some(m), Some(v)) if !batch_stats => Some((m.to_f64_vec(), v.to_f64_vec())),
         _ => None,
     };
-    let cast = |t: Option<&Tensor>| t.map(|t| super::unary::to_dtype(&t.detach(), x.dtype)).transpose();
+    let cast = |t: Option<&Tensor>| {
+        t.map(|t| super::unary::to_dtype(&t.detach(), x.dtype))
+            .transpose()
+    };
     let (w, b) = (cast(a.weight)?, cast(a.bias)?);
     let (y, mean, invstd, var) = crate::with_float!(x.dtype, "batch_norm", T => {
         let (wd, bd) = (w.as_ref().map(|t| t.to_vec::<T>()), b.as_ref().map(|t| t.to_vec::<T>()));
@@ -81,8 +103,18 @@ pub fn batch_norm(x: &Tensor, a: &BatchNormArgs) -> Result<Tensor> {
     if a.training {
         if let (Some(rm), Some(rv)) = (a.running_mean, a.running_var) {
             let (mo, m) = (a.momentum, s.count() as f64);
-            let new_m: Vec<f64> = rm.to_f64_vec().iter().zip(&mean).map(|(r, b)| (1.0 - mo) * r + mo * b).collect();
-            let new_v: Vec<f64> = rv.to_f64_vec().iter().zip(&var).map(|(r, v)| (1.0 - mo) * r + mo * v * m / (m - 1.0)).collect();
+            let new_m: Vec<f64> = rm
+                .to_f64_vec()
+                .iter()
+                .zip(&mean)
+                .map(|(r, b)| (1.0 - mo) * r + mo * b)
+                .collect();
+            let new_v: Vec<f64> = rv
+                .to_f64_vec()
+                .iter()
+                .zip(&var)
+                .map(|(r, v)| (1.0 - mo) * r + mo * v * m / (m - 1.0))
+                .collect();
             write_into(rm, &Tensor::from_vec(new_m, &rm.shape)?)?;
             write_into(rv, &Tensor::from_vec(new_v, &rv.shape)?)?;
         }
@@ -93,7 +125,10 @@ pub fn batch_norm(x: &Tensor, a: &BatchNormArgs) -> Result<Tensor> {
     }
     let (xs, relu, training) = (x.detach(), a.relu, batch_stats);
     let (has_w, has_b) = (a.weight.is_some(), a.bias.is_some());
-    let (wshape, bshape) = (a.weight.map(|t| (t.shape.clone(), t.dtype)), a.bias.map(|t| (t.shape.clone(), t.dtype)));
+    let (wshape, bshape) = (
+        a.weight.map(|t| (t.shape.clone(), t.dtype)),
+        a.bias.map(|t| (t.shape.clone(), t.dtype)),
+    );
     let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
         if is_grad_enabled() {
             return Err(Error::runtime(
@@ -107,12 +142,24 @@ pub fn batch_norm(x: &Tensor, a: &BatchNormArgs) -> Result<Tensor> {
         });
         let mut out = vec![Some(gx)];
         if let (true, Some((shape, dt))) = (has_w, &wshape) {
-            out.push(Some(super::unary::to_dtype(&super::shape::reshape(&gw, &super::shape_i64(shape))?, *dt)?));
+            out.push(Some(super::unary::to_dtype(
+                &super::shape::reshape(&gw, &super::shape_i64(shape))?,
+                *dt,
+            )?));
         }
         if let (true, Some((shape, dt))) = (has_b, &bshape) {
-            out.push(Some(super::unary::to_dtype(&super::shape::reshape(&gb, &super::shape_i64(shape))?, *dt)?));
+            out.push(Some(super::unary::to_dtype(
+                &super::shape::reshape(&gb, &super::shape_i64(shape))?,
+                *dt,
+            )?));
         }
         Ok(out)
     };
-    Ok(record(y, "NativeBatchNorm", &inputs, &inputs, Box::new(back)))
+    Ok(record(
+        y,
+        "NativeBatchNorm",
+        &inputs,
+        &inputs,
+        Box::new(back),
+    ))
 }

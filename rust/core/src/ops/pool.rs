@@ -44,7 +44,10 @@ fn spatial(op: &str, x: &Tensor) -> Result<(Vec<usize>, usize, usize)> {
         )));
     }
     if !x.dtype.is_float() {
-        return Err(Error::runtime(format!("{op}: expected a floating point input, got {}", x.dtype.name())));
+        return Err(Error::runtime(format!(
+            "{op}: expected a floating point input, got {}",
+            x.dtype.name()
+        )));
     }
     let nd = x.ndim();
     Ok((x.shape[..nd - 2].to_vec(), x.shape[nd - 2], x.shape[nd - 1]))
@@ -53,13 +56,22 @@ fn spatial(op: &str, x: &Tensor) -> Result<(Vec<usize>, usize, usize)> {
 fn check_window(op: &str, x: &Tensor, c: &Pool2d) -> Result<(Vec<usize>, Geom, Window)> {
     let (lead, ih, iw) = spatial(op, x)?;
     if c.kernel.contains(&0) {
-        return Err(Error::runtime(format!("{op}: kernel_size should be greater than zero, but got {:?}", c.kernel)));
+        return Err(Error::runtime(format!(
+            "{op}: kernel_size should be greater than zero, but got {:?}",
+            c.kernel
+        )));
     }
     if c.stride.contains(&0) {
-        return Err(Error::runtime(format!("{op}: stride should be greater than zero, but got {:?}", c.stride)));
+        return Err(Error::runtime(format!(
+            "{op}: stride should be greater than zero, but got {:?}",
+            c.stride
+        )));
     }
     if c.dilation.contains(&0) {
-        return Err(Error::runtime(format!("{op}: dilation should be greater than zero, but got {:?}", c.dilation)));
+        return Err(Error::runtime(format!(
+            "{op}: dilation should be greater than zero, but got {:?}",
+            c.dilation
+        )));
     }
     if c.padding[0] > c.kernel[0] / 2 || c.padding[1] > c.kernel[1] / 2 {
         return Err(Error::runtime(format!(
@@ -67,16 +79,44 @@ fn check_window(op: &str, x: &Tensor, c: &Pool2d) -> Result<(Vec<usize>, Geom, W
             c.padding, c.kernel
         )));
     }
-    let oh = pool_out_size(ih, c.kernel[0], c.stride[0], c.padding[0], c.dilation[0], c.ceil_mode);
-    let ow = pool_out_size(iw, c.kernel[1], c.stride[1], c.padding[1], c.dilation[1], c.ceil_mode);
+    let oh = pool_out_size(
+        ih,
+        c.kernel[0],
+        c.stride[0],
+        c.padding[0],
+        c.dilation[0],
+        c.ceil_mode,
+    );
+    let ow = pool_out_size(
+        iw,
+        c.kernel[1],
+        c.stride[1],
+        c.padding[1],
+        c.dilation[1],
+        c.ceil_mode,
+    );
     if oh < 1 || ow < 1 {
         return Err(Error::runtime(format!(
             "{op}: Given input size {:?}, calculated output size ({oh}x{ow}) is too small (kernel_size={:?}, stride={:?}, padding={:?}, dilation={:?})",
             x.shape, c.kernel, c.stride, c.padding, c.dilation
         )));
     }
-    let g = Geom { ih, iw, oh: oh as usize, ow: ow as usize };
-    Ok((lead, g, Window { k: c.kernel, s: c.stride, p: c.padding, d: c.dilation }))
+    let g = Geom {
+        ih,
+        iw,
+        oh: oh as usize,
+        ow: ow as usize,
+    };
+    Ok((
+        lead,
+        g,
+        Window {
+            k: c.kernel,
+            s: c.stride,
+            p: c.padding,
+            d: c.dilation,
+        },
+    ))
 }
 
 fn with_plane(lead: &[usize], h: usize, w: usize) -> Vec<usize> {
@@ -97,7 +137,12 @@ pub fn max_pool2d(x: &Tensor, c: &Pool2d) -> Result<(Tensor, Tensor)> {
 
 pub fn adaptive_max_pool2d(x: &Tensor, out_hw: [usize; 2]) -> Result<(Tensor, Tensor)> {
     let (lead, ih, iw) = spatial("adaptive_max_pool2d", x)?;
-    let g = Geom { ih, iw, oh: out_hw[0], ow: out_hw[1] };
+    let g = Geom {
+        ih,
+        iw,
+        oh: out_hw[0],
+        ow: out_hw[1],
+    };
     let planes = numel(&lead);
     let out_shape = with_plane(&lead, g.oh, g.ow);
     let (out, idx) = crate::with_float!(x.dtype, "adaptive_max_pool2d", T => {
@@ -113,7 +158,9 @@ fn indexed_backward(x: &Tensor, out: Tensor, idx: &Tensor, name: &str) -> Result
         return Ok(out);
     }
     let (in_shape, idx) = (x.shape.clone(), idx.clone());
-    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> { Ok(vec![Some(scatter_planes(g, &idx, &in_shape, true)?)]) };
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(scatter_planes(g, &idx, &in_shape, true)?)])
+    };
     Ok(record(out, name, &[x], &[], Box::new(back)))
 }
 
@@ -123,7 +170,12 @@ fn plane_len(shape: &[usize]) -> usize {
 
 /// `out[p][idx[p][j]] (+)= src[p][j]` per H×W plane; `out_shape` is the
 /// full output shape. Differentiable in `src` (the adjoint is [`gather_planes`]).
-pub fn scatter_planes(src: &Tensor, idx: &Tensor, out_shape: &[usize], accumulate: bool) -> Result<Tensor> {
+pub fn scatter_planes(
+    src: &Tensor,
+    idx: &Tensor,
+    out_shape: &[usize],
+    accumulate: bool,
+) -> Result<Tensor> {
     let planes = numel(&src.shape[..src.ndim() - 2]);
     let (pin, pout) = (plane_len(&src.shape), plane_len(out_shape));
     let ids = idx.data::<i64>();
@@ -133,7 +185,9 @@ pub fn scatter_planes(src: &Tensor, idx: &Tensor, out_shape: &[usize], accumulat
         return Ok(out);
     }
     let idx = idx.clone();
-    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> { Ok(vec![Some(gather_planes(g, &idx)?)]) };
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(gather_planes(g, &idx)?)])
+    };
     Ok(record(out, "ScatterPlanes", &[src], &[], Box::new(back)))
 }
 
@@ -148,7 +202,9 @@ pub fn gather_planes(src: &Tensor, idx: &Tensor) -> Result<Tensor> {
         return Ok(out);
     }
     let (idx, shape) = (idx.clone(), src.shape.clone());
-    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> { Ok(vec![Some(scatter_planes(g, &idx, &shape, true)?)]) };
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(scatter_planes(g, &idx, &shape, true)?)])
+    };
     Ok(record(out, "GatherPlanes", &[src], &[], Box::new(back)))
 }
 
@@ -156,7 +212,10 @@ pub fn gather_planes(src: &Tensor, idx: &Tensor) -> Result<Tensor> {
 pub fn max_unpool2d(x: &Tensor, indices: &Tensor, out_hw: [usize; 2]) -> Result<Tensor> {
     let (lead, _, _) = spatial("max_unpool2d", x)?;
     if indices.dtype != DType::I64 {
-        return Err(Error::runtime(format!("max_unpool2d: elements in indices should be type int64 but got: {}", indices.dtype.name())));
+        return Err(Error::runtime(format!(
+            "max_unpool2d: elements in indices should be type int64 but got: {}",
+            indices.dtype.name()
+        )));
     }
     if indices.shape != x.shape {
         return Err(Error::runtime(format!(
@@ -219,20 +278,52 @@ pub fn plane_map(x: &Tensor, m: PlaneMap, g: Geom, adjoint: bool) -> Result<Tens
     if !needs_grad(&[x]) {
         return Ok(out);
     }
-    let back = move |gr: &Tensor| -> Result<Vec<Option<Tensor>>> { Ok(vec![Some(plane_map(gr, m, g, !adjoint)?)]) };
+    let back = move |gr: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(plane_map(gr, m, g, !adjoint)?)])
+    };
     Ok(record(out, m.name(adjoint), &[x], &[], Box::new(back)))
 }
 
-pub fn avg_pool2d(x: &Tensor, c: &Pool2d, count_include_pad: bool, divisor_override: Option<i64>) -> Result<Tensor> {
+pub fn avg_pool2d(
+    x: &Tensor,
+    c: &Pool2d,
+    count_include_pad: bool,
+    divisor_override: Option<i64>,
+) -> Result<Tensor> {
     let (_, g, w) = check_window("avg_pool2d", x, c)?;
     let divisor_override = match divisor_override {
-        Some(d) if d <= 0 => return Err(Error::runtime(format!("avg_pool2d: divisor must be not zero, got {d}"))),
+        Some(d) if d <= 0 => {
+            return Err(Error::runtime(format!(
+                "avg_pool2d: divisor must be not zero, got {d}"
+            )))
+        }
         d => d.map(|d| d as usize),
     };
-    plane_map(x, PlaneMap::Avg(w, AvgMode { count_include_pad, divisor_override }), g, false)
+    plane_map(
+        x,
+        PlaneMap::Avg(
+            w,
+            AvgMode {
+                count_include_pad,
+                divisor_override,
+            },
+        ),
+        g,
+        false,
+    )
 }
 
 pub fn adaptive_avg_pool2d(x: &Tensor, out_hw: [usize; 2]) -> Result<Tensor> {
     let (_, ih, iw) = spatial("adaptive_avg_pool2d", x)?;
-    plane_map(x, PlaneMap::AdaptiveAvg, Geom { ih, iw, oh: out_hw[0], ow: out_hw[1] }, false)
+    plane_map(
+        x,
+        PlaneMap::AdaptiveAvg,
+        Geom {
+            ih,
+            iw,
+            oh: out_hw[0],
+            ow: out_hw[1],
+        },
+        false,
+    )
 }
