@@ -64,7 +64,6 @@ NOT_YET = frozenset(
     """
     int32 uint8 int8 int16 float16 bfloat16 half int
     sign square round floor ceil trunc log1p log2 log10 expm1 tan asin atan sinh cosh erf reciprocal
-    gelu silu softplus logsigmoid leaky_relu elu relu6 hardtanh
     index_add cumsum norm nan_to_num
     unflatten movedim addmm einsum new_zeros new_ones new_full 
     set_default_dtype register_hook

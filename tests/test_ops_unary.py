@@ -91,7 +91,12 @@ EXTREMES = np.array(
 @pytest.mark.parametrize("name", UNARY)
 def test_unary_extreme_values_forward(name):
     fn, _, _ = UNARY[name]
-    check_op(fn, [nograd(EXTREMES)], grad=False, rtol=1e-5, atol=1e-6)
+    x = EXTREMES
+    if name == "gelu":
+        # torch's vectorised float32 erf gives gelu(+inf) = NaN (float64: +inf);
+        # dlcore returns the limit +inf for both (checked in test_activations.py)
+        x = x[x != INF]
+    check_op(fn, [nograd(x)], grad=False, rtol=1e-5, atol=1e-6)
 
 
 # Finite but saturating inputs: gradients must be exact zeros / finite, never NaN.

@@ -261,6 +261,7 @@ def get_default_dtype():
 
 
 from . import autograd, cuda, data, nn, optim  # noqa: E402,F401
+from .nn.summary import summary  # noqa: E402,F401
 
 
 class inference_mode(no_grad):

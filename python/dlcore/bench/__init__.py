@@ -37,6 +37,12 @@ CASES.update(case_table())
 GROUPS = {"overhead": ["add16_grad", "add16_nograd"], "mlp": ["xor_step", "mlp784_step"], "optim": list(OPTIM_CASES)}
 GROUPS["all"] = GROUPS["overhead"] + GROUPS["mlp"] + GROUPS["optim"]
 
+from .cnn import CNN_CASES, build_cnn_case  # noqa: E402  (pooling, batch norm, activations, upsampling)
+
+CASES.update(CNN_CASES)
+GROUPS["cnn"] = list(CNN_CASES)
+GROUPS["all"] += GROUPS["cnn"]
+
 
 def _import(lib: str):
     if lib == "dlcore":
@@ -126,6 +132,8 @@ def build_case(name: str, lib: str, reference_model=None):
         return _mlp_case(
             m, _mlp_layers, x, y, lambda F, o, t: F.cross_entropy(o, t), {"lr": 0.01, "momentum": 0.9}, reference_model
         )
+    if name in CNN_CASES:
+        return build_cnn_case(name, m), None
     raise KeyError(f"unknown bench case {name!r}; known: {sorted(CASES)}")
 
 

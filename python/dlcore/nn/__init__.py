@@ -37,3 +37,15 @@ __all__ = [
     "utils",
 ]
 __all__ += [*_losses_all, "GaussianDropout", "GaussianNoise", "Dropout", "Dropout2d", "ModuleList", "ModuleDict", "Conv1d", "Conv2d", "ConvTranspose2d"]
+
+# CNN layers (issue 4)
+from . import utils  # noqa: E402
+from .activation import *  # noqa: E402,F403
+from .activation import __all__ as _act_all  # noqa: E402
+from .normalization import BatchNorm1d, BatchNorm2d  # noqa: E402
+from .pooling import *  # noqa: E402,F403
+from .pooling import __all__ as _pool_all  # noqa: E402
+from .upsampling import *  # noqa: E402,F403
+from .upsampling import __all__ as _up_all  # noqa: E402
+
+__all__ += [*_act_all, *_pool_all, *_up_all, "BatchNorm1d", "BatchNorm2d", "utils"]

@@ -356,3 +356,9 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 
 
 from ._conv_functional import conv1d, conv2d, conv_transpose2d  # noqa: E402,F401
+# CNN layers (pooling, batch norm, resampling, padding, activations) live in
+# their own module; re-exported here so ``F.max_pool2d`` etc. work.
+from .functional_cnn import *  # noqa: E402,F403
+from .functional_cnn import __all__ as _cnn_all  # noqa: E402
+
+__all__ += _cnn_all

@@ -70,6 +70,27 @@ class _IncompatibleKeys(
     __str__ = __repr__
 
 
+class RemovableHandle:
+    """Handle returned by ``register_forward_hook`` & co.: ``remove()`` (or
+    leaving a ``with`` block) unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict) -> None:
+        self.hooks_dict = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks_dict.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
 def _addindent(s: str, num_spaces: int) -> str:
     lines = s.split("\n")
     if len(lines) == 1:
@@ -85,27 +106,6 @@ def _as_tensor_like(value: Any, like: Tensor) -> Tensor:
     if hasattr(value, "detach"):  # torch.Tensor: np.asarray needs no autograd graph
         value = value.detach().cpu()
     return dlcore.tensor(np.asarray(value), dtype=like.dtype)
-
-
-class RemovableHandle:
-    """Handle returned by :meth:`Module.register_forward_hook`; ``remove()`` unregisters."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: OrderedDict, hook: Callable) -> None:
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-        self._hooks = hooks
-        hooks[self.id] = hook
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 class Module:
@@ -145,39 +145,60 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if not d.get("_forward_pre_hooks") and not d.get("_forward_hooks"):
+            return self.forward(*args, **kwargs)
+        for hook in list(d.get("_forward_pre_hooks", {}).values()):
+            r = hook(self, args)
+            if r is not None:
+                args = r if isinstance(r, tuple) else (r,)
         out = self.forward(*args, **kwargs)
-        hooks = self.__dict__.get("_forward_hooks")
-        if hooks:  # one dict lookup when there are none: calls stay cheap
-            for hook in list(hooks.values()):
-                result = hook(self, args, out)
-                if result is not None:
-                    out = result
+        for hook in list(d.get("_forward_hooks", {}).values()):
+            r = hook(self, args, out)
+            if r is not None:
+                out = r
         return out
 
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        r"""Call ``hook(module, args, output)`` after every :meth:`forward`.
+    # ---------------------------------------------------------------- hooks
+    def _add_hook(self, store: str, hook: Callable, prepend: bool) -> RemovableHandle:
+        # created on first use: modules built before (or unpickled) have none
+        hooks = self.__dict__.setdefault(store, OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
 
-        As in PyTorch: ``args`` is the tuple of positional inputs; a hook that
-        returns a value replaces the output. Hooks run in registration order.
-        ``dlcore.viz`` uses them to capture activations (feature maps,
-        manifolds, Grad-CAM).
-
-        Returns:
-            RemovableHandle: ``handle.remove()`` unregisters the hook (also a
-            context manager that removes it on exit).
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every ``forward``; a non-None
+        return value replaces ``args`` (a single value is wrapped in a tuple).
+        Returns a handle whose ``remove()`` unregisters the hook.
 
         Examples::
 
-            >>> lin = dlcore.nn.Linear(2, 3)
-            >>> seen = []
-            >>> handle = lin.register_forward_hook(lambda m, args, out: seen.append(out.shape))
-            >>> _ = lin(dlcore.zeros(4, 2)); handle.remove(); _ = lin(dlcore.zeros(1, 2))
-            >>> seen
-            [(4, 3)]
+            >>> m = dlcore.nn.Identity()
+            >>> h = m.register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+            >>> m(dlcore.ones(2)).tolist()
+            [2.0, 2.0]
+            >>> h.remove()
+            >>> m(dlcore.ones(2)).tolist()
+            [1.0, 1.0]
         """
-        if "_forward_hooks" not in self.__dict__:
-            object.__setattr__(self, "_forward_hooks", OrderedDict())
-        return RemovableHandle(self._forward_hooks, hook)
+        return self._add_hook("_forward_pre_hooks", hook, prepend)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``forward``; a
+        non-None return value replaces the output. Returns a removable handle.
+
+        Examples::
+
+            >>> m, seen = dlcore.nn.Identity(), []
+            >>> with m.register_forward_hook(lambda mod, args, out: seen.append(tuple(out.shape))):
+            ...     _ = m(dlcore.ones(3))
+            >>> seen
+            [(3,)]
+        """
+        return self._add_hook("_forward_hooks", hook, prepend)
 
     # ---------------------------------------------------------------- registration
     def _check_name(self, kind: str, name: str, store: str) -> None:

@@ -1,11 +1,15 @@
-"""``dlcore.nn.utils``: gradient clipping and explicit weight penalties."""
+"""``dlcore.nn.utils``: gradient clipping, explicit weight penalties and
+convolution shape arithmetic."""
 
+from .conv_shape import conv_output_shape, conv_transpose_output_shape
 from .clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm
 from .penalty import l1_penalty, l2_penalty
 
 __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
+    "conv_output_shape",
+    "conv_transpose_output_shape",
     "get_total_norm",
     "l1_penalty",
     "l2_penalty",

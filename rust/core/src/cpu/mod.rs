@@ -10,6 +10,11 @@ pub mod membw;
 pub mod optim;
 pub mod reduce;
 pub mod simd;
+// CNN kernels (issue 4)
+pub mod activation;
+pub mod interp;
+pub mod norm;
+pub mod pooling; // (`pool` is the thread pool below)
 
 pub use float::Float;
 

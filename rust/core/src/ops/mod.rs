@@ -15,6 +15,11 @@ pub mod optim;
 pub mod reduce;
 pub mod shape;
 pub mod unary;
+// CNN layers (issue 4): pooling, batch norm, activations, interpolation
+pub mod activation;
+pub mod interp;
+pub mod norm;
+pub mod pool;
 
 pub use binary::*;
 pub use conv::*;

@@ -1,0 +1,94 @@
+//! Adaptive pooling: windows `[floor(o·n/out), ceil((o+1)·n/out))` per dim
+//! (torch's rule), one plane per rayon task. Plain loops: the windows vary
+//! in size, and these layers run once per network on small maps.
+
+use super::{per_plane, Geom};
+use crate::cpu::{Float, PAR_MIN};
+use rayon::prelude::*;
+
+/// torch's adaptive window along one dim: [floor(o·n/out), ceil((o+1)·n/out)).
+#[inline]
+pub fn adaptive_span(o: usize, n: usize, out: usize) -> (usize, usize) {
+    (o * n / out, ((o + 1) * n).div_ceil(out))
+}
+
+pub fn adaptive_avg_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> Vec<T> {
+    let mut out = vec![T::zero(); planes * g.out_plane()];
+    per_plane(x, g.in_plane(), &mut out, g.out_plane(), |xp, yp| {
+        for oh in 0..g.oh {
+            let (h0, h1) = adaptive_span(oh, g.ih, g.oh);
+            for ow in 0..g.ow {
+                let (w0, w1) = adaptive_span(ow, g.iw, g.ow);
+                let mut s = T::zero();
+                for ih in h0..h1 {
+                    for &v in &xp[ih * g.iw + w0..ih * g.iw + w1] {
+                        s = s + v;
+                    }
+                }
+                yp[oh * g.ow + ow] = s / T::from_f64(((h1 - h0) * (w1 - w0)) as f64);
+            }
+        }
+    });
+    out
+}
+
+pub fn adaptive_avg_pool2d_backward<T: Float>(gy: &[T], planes: usize, g: Geom) -> Vec<T> {
+    let mut gx = vec![T::zero(); planes * g.in_plane()];
+    per_plane(gy, g.out_plane(), &mut gx, g.in_plane(), |gp, xp| {
+        for oh in 0..g.oh {
+            let (h0, h1) = adaptive_span(oh, g.ih, g.oh);
+            for ow in 0..g.ow {
+                let (w0, w1) = adaptive_span(ow, g.iw, g.ow);
+                let v = gp[oh * g.ow + ow] / T::from_f64(((h1 - h0) * (w1 - w0)) as f64);
+                for ih in h0..h1 {
+                    for xv in &mut xp[ih * g.iw + w0..ih * g.iw + w1] {
+                        *xv = *xv + v;
+                    }
+                }
+            }
+        }
+    });
+    gx
+}
+
+pub fn adaptive_max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> (Vec<T>, Vec<i64>) {
+    let op = g.out_plane();
+    let mut out = vec![T::zero(); planes * op];
+    let mut idx = vec![0i64; planes * op];
+    if op == 0 || g.in_plane() == 0 {
+        return (out, idx);
+    }
+    let mut pairs: Vec<(&mut [T], &mut [i64])> =
+        out.chunks_mut(op).zip(idx.chunks_mut(op)).collect();
+    let work = |(xp, (yp, ip)): (&[T], &mut (&mut [T], &mut [i64]))| {
+        for oh in 0..g.oh {
+            let (h0, h1) = adaptive_span(oh, g.ih, g.oh);
+            for ow in 0..g.ow {
+                let (w0, w1) = adaptive_span(ow, g.iw, g.ow);
+                let (mut best, mut bi) = (T::NEG_INF, h0 * g.iw + w0);
+                for ih in h0..h1 {
+                    for iw in w0..w1 {
+                        let v = xp[ih * g.iw + iw];
+                        if v > best || v.is_nan() {
+                            best = v;
+                            bi = ih * g.iw + iw;
+                        }
+                    }
+                }
+                yp[oh * g.ow + ow] = best;
+                ip[oh * g.ow + ow] = bi as i64;
+            }
+        }
+    };
+    if planes * (op + g.in_plane()) >= PAR_MIN && planes > 1 {
+        crate::cpu::install(|| {
+            x.par_chunks(g.in_plane())
+                .zip(pairs.par_iter_mut())
+                .for_each(work)
+        });
+    } else {
+        x.chunks(g.in_plane()).zip(pairs.iter_mut()).for_each(work);
+    }
+    (out, idx)
+}
+
