@@ -37,7 +37,7 @@ CASES.update(case_table())
 GROUPS = {"overhead": ["add16_grad", "add16_nograd"], "mlp": ["xor_step", "mlp784_step"], "optim": list(OPTIM_CASES)}
 GROUPS["all"] = GROUPS["overhead"] + GROUPS["mlp"] + GROUPS["optim"]
 
-from .cnn import CNN_CASES, build_cnn_case  # noqa: E402  (pooling, batch norm, activations, upsampling)
+from .cnn import CNN_CASES, build_cnn_case, lenet_layers  # noqa: E402  (convolution, pooling, batch norm, ...)
 
 CASES.update(CNN_CASES)
 GROUPS["cnn"] = list(CNN_CASES)
@@ -131,6 +131,13 @@ def build_case(name: str, lib: str, reference_model=None):
         y = rng.integers(0, 10, size=64).astype(np.int64)
         return _mlp_case(
             m, _mlp_layers, x, y, lambda F, o, t: F.cross_entropy(o, t), {"lr": 0.01, "momentum": 0.9}, reference_model
+        )
+    if name == "lenet_step":
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+        y = rng.integers(0, 10, size=64).astype(np.int64)
+        return _mlp_case(
+            m, lenet_layers, x, y, lambda F, o, t: F.cross_entropy(o, t), {"lr": 0.01, "momentum": 0.9}, reference_model
         )
     if name in CNN_CASES:
         return build_cnn_case(name, m), None

@@ -29,11 +29,52 @@ _SPECS = {
                             lambda F, x: F.interpolate(x, scale_factor=2, mode="bilinear"), True),
 }
 
-CNN_CASES = {name: ("cnn", spec[0], None) for name, spec in _SPECS.items()}
+# convolutions: (description, input shape, weight shape, kwargs) — the
+# shapes the issue names; weights are seeded so both libraries use the same
+_CONV_SPECS = {
+    "conv3x3_64": ("conv2d 3x3 64->64, (32,64,32,32), pad 1, fwd+bwd", (32, 64, 32, 32), (64, 64, 3, 3), dict(padding=1)),
+    "conv1x1_256_64": ("conv2d 1x1 256->64, (8,256,56,56), fwd+bwd", (8, 256, 56, 56), (64, 256, 1, 1), {}),
+    "depthwise3x3": ("depthwise conv2d 3x3, (8,32,112,112), pad 1, fwd+bwd", (8, 32, 112, 112), (32, 1, 3, 3), dict(padding=1, groups=32)),
+}
+# 2·MACs per forward; backward is two more convolutions of the same size
+_CONV_FLOPS = {
+    name: 3 * 2 * xs[0] * ws[0] * (ws[1] * ws[2] * ws[3]) * (xs[2] * xs[3])
+    for name, (_, xs, ws, _) in _CONV_SPECS.items()
+}
+
+CNN_CASES = {name: ("cnn", spec[0], _CONV_FLOPS[name]) for name, spec in _CONV_SPECS.items()}
+CNN_CASES["lenet_step"] = ("cnn", "LeNet-style CNN batch 64, 28x28: fwd, cross_entropy, bwd, SGD momentum", None)
+CNN_CASES.update({name: ("cnn", spec[0], None) for name, spec in _SPECS.items()})
+
+
+def lenet_layers(m):
+    """conv 1→32, pool, conv 32→64, pool, linear 3136→128→10 (the issue's LeNet)."""
+    nn = m.nn
+    return [nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)]
+
+
+def _conv_step(name: str, m):
+    _, xs, ws, kw = _CONV_SPECS[name]
+    rng = np.random.default_rng(0)
+    x = m.tensor(rng.standard_normal(xs).astype(np.float32), requires_grad=True)
+    w = m.tensor((rng.standard_normal(ws) * 0.1).astype(np.float32), requires_grad=True)
+    F = m.nn.functional
+    g = m.tensor(rng.standard_normal((xs[0], ws[0], xs[2], xs[3])).astype(np.float32))
+
+    def step():
+        x.grad = w.grad = None
+        y = F.conv2d(x, w, **kw)
+        y.backward(g)
+        return y
+
+    return step
 
 
 def build_cnn_case(name: str, m):
     """The step for `name` in library `m` (dlcore or torch) on seeded data."""
+    if name in _CONV_SPECS:
+        return _conv_step(name, m)
     desc, shape, op, backward = _SPECS[name]
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal(shape).astype(np.float32)

@@ -6,6 +6,7 @@
 //! "image" plane is the larger side (conv input, or transposed-conv output),
 //! the "grid" plane is where the kernel is placed (conv output).
 
+use super::simd::{axpy, dot};
 use super::Float;
 
 /// One spatial dimension of a convolution.
@@ -87,12 +88,17 @@ pub fn col2im<T: Float>(cols: &[T], channels: usize, h: Dim, w: Dim, image: &mut
                 let src = &cols[row..row + gh * gw];
                 let (lo, hi) = w.valid_range(j);
                 for oh in 0..gh {
-                    if let Some(ih) = h.src(oh, i) {
+                    if let (Some(ih), true) = (h.src(oh, i), lo < hi) {
                         let dst_row = &mut img[ih * w.image..(ih + 1) * w.image];
-                        let s = &src[oh * gw..(oh + 1) * gw];
-                        for ow in lo..hi {
-                            let iw = ow * w.stride + j * w.dilation - w.pad;
-                            dst_row[iw] = dst_row[iw] + s[ow];
+                        let s = &src[oh * gw + lo..oh * gw + hi];
+                        let first = lo * w.stride + j * w.dilation - w.pad;
+                        if w.stride == 1 {
+                            axpy(&mut dst_row[first..first + (hi - lo)], T::one(), s);
+                        } else {
+                            for (t, &v) in s.iter().enumerate() {
+                                let iw = first + t * w.stride;
+                                dst_row[iw] = dst_row[iw] + v;
+                            }
                         }
                     }
                 }
@@ -109,11 +115,16 @@ pub fn depthwise_fwd<T: Float>(img: &[T], k: &[T], bias: T, h: Dim, w: Dim, out:
             let kv = k[i * w.kernel + j];
             let (lo, hi) = w.valid_range(j);
             for oh in 0..h.grid {
-                if let Some(ih) = h.src(oh, i) {
+                if let (Some(ih), true) = (h.src(oh, i), lo < hi) {
                     let src_row = &img[ih * w.image..(ih + 1) * w.image];
-                    let o = &mut out[oh * w.grid..(oh + 1) * w.grid];
-                    for ow in lo..hi {
-                        o[ow] = o[ow] + kv * src_row[ow * w.stride + j * w.dilation - w.pad];
+                    let o = &mut out[oh * w.grid + lo..oh * w.grid + hi];
+                    let first = lo * w.stride + j * w.dilation - w.pad;
+                    if w.stride == 1 {
+                        axpy(o, kv, &src_row[first..first + (hi - lo)]);
+                    } else {
+                        for (t, ov) in o.iter_mut().enumerate() {
+                            *ov = *ov + kv * src_row[first + t * w.stride];
+                        }
                     }
                 }
             }
@@ -128,12 +139,17 @@ pub fn depthwise_bwd_data<T: Float>(k: &[T], dout: &[T], h: Dim, w: Dim, dimg: &
             let kv = k[i * w.kernel + j];
             let (lo, hi) = w.valid_range(j);
             for oh in 0..h.grid {
-                if let Some(ih) = h.src(oh, i) {
-                    let g = &dout[oh * w.grid..(oh + 1) * w.grid];
+                if let (Some(ih), true) = (h.src(oh, i), lo < hi) {
+                    let g = &dout[oh * w.grid + lo..oh * w.grid + hi];
                     let row = &mut dimg[ih * w.image..(ih + 1) * w.image];
-                    for ow in lo..hi {
-                        let iw = ow * w.stride + j * w.dilation - w.pad;
-                        row[iw] = row[iw] + g[ow] * kv;
+                    let first = lo * w.stride + j * w.dilation - w.pad;
+                    if w.stride == 1 {
+                        axpy(&mut row[first..first + (hi - lo)], kv, g);
+                    } else {
+                        for (t, &gv) in g.iter().enumerate() {
+                            let iw = first + t * w.stride;
+                            row[iw] = row[iw] + gv * kv;
+                        }
                     }
                 }
             }
@@ -148,11 +164,16 @@ pub fn depthwise_bwd_filter<T: Float>(img: &[T], dout: &[T], h: Dim, w: Dim, dk:
             let (lo, hi) = w.valid_range(j);
             let mut acc = T::zero();
             for oh in 0..h.grid {
-                if let Some(ih) = h.src(oh, i) {
-                    let g = &dout[oh * w.grid..(oh + 1) * w.grid];
+                if let (Some(ih), true) = (h.src(oh, i), lo < hi) {
+                    let g = &dout[oh * w.grid + lo..oh * w.grid + hi];
                     let row = &img[ih * w.image..(ih + 1) * w.image];
-                    for ow in lo..hi {
-                        acc = acc + g[ow] * row[ow * w.stride + j * w.dilation - w.pad];
+                    let first = lo * w.stride + j * w.dilation - w.pad;
+                    if w.stride == 1 {
+                        acc = acc + dot(g, &row[first..first + (hi - lo)]);
+                    } else {
+                        for (t, &gv) in g.iter().enumerate() {
+                            acc = acc + gv * row[first + t * w.stride];
+                        }
                     }
                 }
             }
