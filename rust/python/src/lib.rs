@@ -1,6 +1,7 @@
 //! dlcore._core: PyO3 bindings only. Each binding converts arguments, calls
 //! one core op (releasing the GIL when the work is large) and maps errors.
 
+mod bench;
 mod convert;
 mod errors;
 mod functions;
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tensor::register(m)?;
     functions::register(m)?;
+    bench::register(m)?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyDevice>()?;
     for (name, d) in [("float32", DType::F32), ("float64", DType::F64), ("int64", DType::I64), ("bool", DType::Bool)] {

@@ -6,6 +6,7 @@ pub mod float;
 pub mod gemm;
 pub mod loss;
 pub mod optim;
+pub mod peak;
 pub mod reduce;
 pub mod simd;
 

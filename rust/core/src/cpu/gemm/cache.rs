@@ -17,7 +17,11 @@ pub struct CacheSizes {
     pub l3: usize,
 }
 
-pub const FALLBACK: CacheSizes = CacheSizes { l1d: 32 << 10, l2: 1 << 20, l3: 8 << 20 };
+pub const FALLBACK: CacheSizes = CacheSizes {
+    l1d: 32 << 10,
+    l2: 1 << 20,
+    l3: 8 << 20,
+};
 
 pub fn sizes() -> CacheSizes {
     static SIZES: OnceLock<CacheSizes> = OnceLock::new();
@@ -43,10 +47,13 @@ fn detect() -> Option<CacheSizes> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let p = entry.path();
         let read = |f: &str| std::fs::read_to_string(p.join(f)).ok();
-        let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size")) else {
+        let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size"))
+        else {
             continue;
         };
-        let Some(bytes) = parse_size(&size).filter(|&b| b >= 1024) else { continue };
+        let Some(bytes) = parse_size(&size).filter(|&b| b >= 1024) else {
+            continue;
+        };
         match (level.trim(), kind.trim()) {
             ("1", "Data") => found.l1d = bytes,
             ("2", "Unified") | ("2", "Data") => found.l2 = bytes,
@@ -74,6 +81,9 @@ mod tests {
     #[test]
     fn detected_sizes_are_plausible() {
         let s = sizes();
-        assert!(s.l1d >= 4 << 10 && s.l2 >= s.l1d && s.l3 >= 1 << 10, "{s:?}");
+        assert!(
+            s.l1d >= 4 << 10 && s.l2 >= s.l1d && s.l3 >= 1 << 10,
+            "{s:?}"
+        );
     }
 }

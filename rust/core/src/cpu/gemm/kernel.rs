@@ -14,6 +14,23 @@
 
 use crate::cpu::simd::Simd;
 
+/// Whether this CPU can run `simd` (whatever DLCORE_SIMD says).
+pub fn supported(simd: Simd) -> bool {
+    match simd {
+        Simd::Scalar => true,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => {
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+        }
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
 /// A SIMD register of `LANES` elements. Every method is `unsafe` because the
 /// x86 implementations are only valid inside functions compiled with their
 /// target features; pointer arguments must be valid for `LANES` elements.
@@ -93,6 +110,8 @@ pub struct Kernel<T> {
     pub nr: usize,
     pub run: KernelFn<T>,
     pub name: &'static str,
+    /// SIMD block transpose for packing transposed operands, if this ISA has one.
+    pub transpose: Option<super::pack::Transpose<T>>,
 }
 
 /// Declares a `#[target_feature]` wrapper around `microkernel` per tile shape.
@@ -149,7 +168,11 @@ macro_rules! workspace {
             if ws.capacity() * std::mem::size_of::<Self>() <= KEEP_WORKSPACE_BYTES {
                 $ws.with(|w| {
                     let old = w.take();
-                    w.set(if old.capacity() > ws.capacity() { old } else { ws })
+                    w.set(if old.capacity() > ws.capacity() {
+                        old
+                    } else {
+                        ws
+                    })
                 });
             }
         }
@@ -158,7 +181,22 @@ macro_rules! workspace {
 
 macro_rules! k {
     ($m:ident :: $f:ident, $mr:literal, $nr:literal) => {
-        Kernel { mr: $mr, nr: $nr, run: super::$m::$f, name: stringify!($f) }
+        Kernel {
+            mr: $mr,
+            nr: $nr,
+            run: super::$m::$f,
+            name: stringify!($f),
+            transpose: None,
+        }
+    };
+    ($m:ident :: $f:ident, $mr:literal, $nr:literal, $tr:expr) => {
+        Kernel {
+            mr: $mr,
+            nr: $nr,
+            run: super::$m::$f,
+            name: stringify!($f),
+            transpose: Some($tr),
+        }
     };
 }
 
@@ -176,13 +214,46 @@ impl GemmElem for f32 {
         match simd {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => vec![
-                k!(kernel_avx512::s12x32, 12, 32),
-                k!(kernel_avx512::s8x48, 8, 48),
-                k!(kernel_avx512::s14x32, 14, 32),
-                k!(kernel_avx512::s6x64, 6, 64),
+                k!(
+                    kernel_avx512::s12x32,
+                    12,
+                    32,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+                k!(
+                    kernel_avx512::s8x48,
+                    8,
+                    48,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+                k!(
+                    kernel_avx512::s14x32,
+                    14,
+                    32,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+                k!(
+                    kernel_avx512::s6x64,
+                    6,
+                    64,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
             ],
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => vec![k!(kernel_avx2::s6x16, 6, 16), k!(kernel_avx2::s4x24, 4, 24)],
+            Simd::Avx2 => vec![
+                k!(
+                    kernel_avx2::s6x16,
+                    6,
+                    16,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+                k!(
+                    kernel_avx2::s4x24,
+                    4,
+                    24,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+            ],
             _ => vec![k!(kernel_scalar::s4x16, 4, 16)],
         }
     }
@@ -197,12 +268,40 @@ impl GemmElem for f64 {
         match simd {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => vec![
-                k!(kernel_avx512::d12x16, 12, 16),
-                k!(kernel_avx512::d8x24, 8, 24),
-                k!(kernel_avx512::d14x16, 14, 16),
+                k!(
+                    kernel_avx512::d12x16,
+                    12,
+                    16,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
+                k!(
+                    kernel_avx512::d8x24,
+                    8,
+                    24,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
+                k!(
+                    kernel_avx512::d14x16,
+                    14,
+                    16,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
             ],
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => vec![k!(kernel_avx2::d6x8, 6, 8), k!(kernel_avx2::d4x12, 4, 12)],
+            Simd::Avx2 => vec![
+                k!(
+                    kernel_avx2::d6x8,
+                    6,
+                    8,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
+                k!(
+                    kernel_avx2::d4x12,
+                    4,
+                    12,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
+            ],
             _ => vec![k!(kernel_scalar::d4x8, 4, 8)],
         }
     }

@@ -30,6 +30,8 @@ pub mod pack;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tune;
 
 use super::simd::{level, Simd};
 use super::{float::Fma, Float};
@@ -59,7 +61,11 @@ impl<T: Copy> MatRef<'_, T> {
         }
         let last = (rows - 1)
             .checked_mul(self.rs)
-            .and_then(|r| (cols - 1).checked_mul(self.cs).and_then(|c| r.checked_add(c)))
+            .and_then(|r| {
+                (cols - 1)
+                    .checked_mul(self.cs)
+                    .and_then(|c| r.checked_add(c))
+            })
             .and_then(|x| x.checked_add(self.offset));
         matches!(last, Some(x) if x < self.data.len())
     }
@@ -108,7 +114,11 @@ impl<T: GemmElem> Config<T> {
     }
     pub fn with_kernel(kernel: Kernel<T>, threads: usize) -> Config<T> {
         let blocking = Blocking::for_kernel(kernel.mr, kernel.nr, std::mem::size_of::<T>());
-        Config { kernel, blocking, threads: threads.max(1) }
+        Config {
+            kernel,
+            blocking,
+            threads: threads.max(1),
+        }
     }
 }
 
@@ -124,16 +134,47 @@ pub const MAX_TILE: usize = 512;
 /// m·n long. beta == 0 never reads C. A and B must lie inside their slices
 /// (the ops layer guarantees it; a violation is a bug and panics here).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm<T: Float + Fma>(m: usize, n: usize, k: usize, alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T]) {
+pub fn gemm<T: Float + Fma>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: &mut [T],
+) {
     let threads = super::num_threads();
     if TypeId::of::<T>() == TypeId::of::<f32>() {
         // SAFETY: T is f32 (same TypeId), so these are identity casts.
-        let (a, b, c) = unsafe { (cast_mat::<T, f32>(a), cast_mat::<T, f32>(b), cast_slice::<T, f32>(c)) };
+        let (a, b, c) = unsafe {
+            (
+                cast_mat::<T, f32>(a),
+                cast_mat::<T, f32>(b),
+                cast_slice::<T, f32>(c),
+            )
+        };
         let cfg = Config::<f32>::new(level(), threads);
-        gemm_with(&cfg, m, n, k, alpha.to_f64() as f32, a, b, beta.to_f64() as f32, c);
+        gemm_with(
+            &cfg,
+            m,
+            n,
+            k,
+            alpha.to_f64() as f32,
+            a,
+            b,
+            beta.to_f64() as f32,
+            c,
+        );
     } else if TypeId::of::<T>() == TypeId::of::<f64>() {
         // SAFETY: T is f64 (same TypeId), so these are identity casts.
-        let (a, b, c) = unsafe { (cast_mat::<T, f64>(a), cast_mat::<T, f64>(b), cast_slice::<T, f64>(c)) };
+        let (a, b, c) = unsafe {
+            (
+                cast_mat::<T, f64>(a),
+                cast_mat::<T, f64>(b),
+                cast_slice::<T, f64>(c),
+            )
+        };
         let cfg = Config::<f64>::new(level(), threads);
         gemm_with(&cfg, m, n, k, alpha.to_f64(), a, b, beta.to_f64(), c);
     } else {
@@ -146,7 +187,12 @@ pub fn gemm<T: Float + Fma>(m: usize, n: usize, k: usize, alpha: T, a: MatRef<T>
 unsafe fn cast_mat<T, U>(x: MatRef<T>) -> MatRef<U> {
     // SAFETY: same type, so same layout and lifetime.
     let data = unsafe { std::slice::from_raw_parts(x.data.as_ptr().cast::<U>(), x.data.len()) };
-    MatRef { data, offset: x.offset, rs: x.rs, cs: x.cs }
+    MatRef {
+        data,
+        offset: x.offset,
+        rs: x.rs,
+        cs: x.cs,
+    }
 }
 
 /// # Safety
@@ -167,7 +213,17 @@ fn scale<T: GemmElem>(c: &mut [T], beta: T) {
 
 /// `gemm` with an explicit kernel, blocking and thread count (tests and tuning).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_with<T: GemmElem>(cfg: &Config<T>, m: usize, n: usize, k: usize, alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T]) {
+pub fn gemm_with<T: GemmElem>(
+    cfg: &Config<T>,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: &mut [T],
+) {
     assert!(
         c.len() >= m * n && a.fits(m, k) && b.fits(k, n),
         "gemm: views out of bounds (m={m} n={n} k={k}, c.len()={})",
@@ -181,7 +237,10 @@ pub fn gemm_with<T: GemmElem>(cfg: &Config<T>, m: usize, n: usize, k: usize, alp
         return scale(c, beta);
     }
     let (mr, nr) = (cfg.kernel.mr, cfg.kernel.nr);
-    assert!(mr * nr <= MAX_TILE && mr > 0 && nr > 0, "gemm: kernel tile {mr}x{nr} too large");
+    assert!(
+        mr * nr <= MAX_TILE && mr > 0 && nr > 0,
+        "gemm: kernel tile {mr}x{nr} too large"
+    );
     let mnk = m.saturating_mul(n).saturating_mul(k);
     let threads = cfg.threads.min(mnk / MNK_PER_THREAD).max(1);
     let blk = cfg.blocking;
@@ -200,7 +259,11 @@ pub fn gemm_with<T: GemmElem>(cfg: &Config<T>, m: usize, n: usize, k: usize, alp
                     kc3: k3.min(k - p3),
                 };
                 let c = &mut *c;
-                let (bp, ap) = workspace_split(&mut ws, sb.nc.next_multiple_of(nr) * sb.kc3, sb.mc.next_multiple_of(mr) * sb.kc3);
+                let (bp, ap) = workspace_split(
+                    &mut ws,
+                    sb.nc.next_multiple_of(nr) * sb.kc3,
+                    sb.mc.next_multiple_of(mr) * sb.kc3,
+                );
                 let mut run = move || {
                     pack_all(&cfg.kernel, blk.kc, &sb, &a, &b, ap, bp, threads);
                     compute(&cfg.kernel, blk, &sb, ap, bp, n, alpha, beta, c, threads);
@@ -230,7 +293,14 @@ struct Super {
 /// fit the workspace budget; else cut depth (to a multiple of KC), then
 /// rows and columns. Each cut repacks the other operand, so depth goes
 /// first: it costs only one more pass over C.
-fn superblocks(m: usize, n: usize, k: usize, mr: usize, nr: usize, blk: Blocking) -> (usize, usize, usize) {
+fn superblocks(
+    m: usize,
+    n: usize,
+    k: usize,
+    mr: usize,
+    nr: usize,
+    blk: Blocking,
+) -> (usize, usize, usize) {
     let (mp, np) = (m.next_multiple_of(mr), n.next_multiple_of(nr));
     let w = blk.workspace;
     let per_depth = mp + np;
@@ -243,7 +313,11 @@ fn superblocks(m: usize, n: usize, k: usize, mr: usize, nr: usize, blk: Blocking
     }
     // Even one KC block of the whole of A and B is too big: split M and N.
     let half = (w / (2 * k3)).max(mr.max(nr));
-    let m3 = if mp > half { (half / mr).max(1) * mr } else { m };
+    let m3 = if mp > half {
+        (half / mr).max(1) * mr
+    } else {
+        m
+    };
     let n3 = (w.saturating_sub(m3.next_multiple_of(mr) * k3) / k3 / nr).max(1) * nr;
     (m3, n3.min(n).max(1), k3)
 }
@@ -270,7 +344,16 @@ fn kblocks(kc3: usize, kc: usize) -> impl Iterator<Item = (usize, usize)> {
 /// with padded width P: KC block at depth q starts at `P*q`, sliver s of it
 /// at `P*q + s*w*kcb` (`w` = MR or NR, `kcb` = that block's depth).
 #[allow(clippy::too_many_arguments)]
-fn pack_all<T: GemmElem>(kern: &Kernel<T>, kc: usize, sb: &Super, a: &MatRef<T>, b: &MatRef<T>, ap: &mut [T], bp: &mut [T], threads: usize) {
+fn pack_all<T: GemmElem>(
+    kern: &Kernel<T>,
+    kc: usize,
+    sb: &Super,
+    a: &MatRef<T>,
+    b: &MatRef<T>,
+    ap: &mut [T],
+    bp: &mut [T],
+    threads: usize,
+) {
     let (mr, nr) = (kern.mr, kern.nr);
     // (is_a, row-or-column start, depth start, depth, destination)
     let mut jobs: Vec<(bool, usize, usize, usize, &mut [T])> = Vec::new();
@@ -291,9 +374,9 @@ fn pack_all<T: GemmElem>(kern: &Kernel<T>, kc: usize, sb: &Super, a: &MatRef<T>,
     let (mend, nend) = (sb.i3 + sb.mc, sb.j3 + sb.nc);
     let one = |(is_a, x0, p0, kcb, d): (bool, usize, usize, usize, &mut [T])| {
         if is_a {
-            pack::pack_a(a, mend, x0, p0, kcb, mr, d)
+            pack::pack_a(a, mend, x0, p0, kcb, mr, d, kern.transpose)
         } else {
-            pack::pack_b(b, nend, x0, p0, kcb, nr, d)
+            pack::pack_b(b, nend, x0, p0, kcb, nr, d, kern.transpose)
         }
     };
     if threads > 1 {
@@ -313,7 +396,18 @@ unsafe impl<T> Sync for CPtr<T> {}
 
 /// Runs every micro-tile of the superblock, as tasks of whole tiles.
 #[allow(clippy::too_many_arguments)]
-fn compute<T: GemmElem>(kern: &Kernel<T>, blk: Blocking, sb: &Super, ap: &[T], bp: &[T], n: usize, alpha: T, beta: T, c: &mut [T], threads: usize) {
+fn compute<T: GemmElem>(
+    kern: &Kernel<T>,
+    blk: Blocking,
+    sb: &Super,
+    ap: &[T],
+    bp: &[T],
+    n: usize,
+    alpha: T,
+    beta: T,
+    c: &mut [T],
+    threads: usize,
+) {
     let (mr, nr) = (kern.mr, kern.nr);
     let (ms, ns) = (sb.mc.div_ceil(mr), sb.nc.div_ceil(nr));
     let (tm, tn) = task_grid(ms, ns, mr, nr, threads);
@@ -389,7 +483,10 @@ fn tiles<T: GemmElem>(
     for (q, kcb) in kblocks(sb.kc3, blk.kc) {
         let beta_q = if sb.p3 + q == 0 { beta } else { T::one() };
         let bz = beta_q == T::zero();
-        let (ablk, bblk) = (&ap[mpad * q..mpad * (q + kcb)], &bp[npad * q..npad * (q + kcb)]);
+        let (ablk, bblk) = (
+            &ap[mpad * q..mpad * (q + kcb)],
+            &bp[npad * q..npad * (q + kcb)],
+        );
         for tb in trange.clone().step_by(nblk) {
             for s in srange.clone() {
                 let asl = &ablk[s * mr * kcb..(s + 1) * mr * kcb];
@@ -403,11 +500,33 @@ fn tiles<T: GemmElem>(
                         // SAFETY: asl/bsl hold exactly kcb·mr / kcb·nr elements; the
                         // tile rows row0..row0+mr <= m and columns col0..col0+nr <= n
                         // lie inside C (m×n, row stride n) and belong to this task.
-                        unsafe { (kern.run)(kcb, asl.as_ptr(), bsl.as_ptr(), c.add(row0 * n + col0), n, alpha, beta_q, bz) };
+                        unsafe {
+                            (kern.run)(
+                                kcb,
+                                asl.as_ptr(),
+                                bsl.as_ptr(),
+                                c.add(row0 * n + col0),
+                                n,
+                                alpha,
+                                beta_q,
+                                bz,
+                            )
+                        };
                     } else {
                         // SAFETY: as above for a/b; the scratch tile is mr×nr <= MAX_TILE
                         // with row stride nr, fully written (beta = 0) before it is read.
-                        unsafe { (kern.run)(kcb, asl.as_ptr(), bsl.as_ptr(), scratch.as_mut_ptr(), nr, alpha, T::zero(), true) };
+                        unsafe {
+                            (kern.run)(
+                                kcb,
+                                asl.as_ptr(),
+                                bsl.as_ptr(),
+                                scratch.as_mut_ptr(),
+                                nr,
+                                alpha,
+                                T::zero(),
+                                true,
+                            )
+                        };
                         for r in 0..rows {
                             for j in 0..cols {
                                 // SAFETY: row0 + r < m and col0 + j < n: inside C, in this task's tiles.

@@ -3,31 +3,28 @@
 //! row-/column-major and strided operands, alpha/beta combinations, one and
 //! several threads, and tiny block sizes that force every superblock split.
 
-use super::kernel::{GemmElem, Kernel};
+use super::kernel::{self, GemmElem, Kernel};
 use super::*;
 use crate::cpu::simd::Simd;
 
 /// The instruction sets this CPU can run (the forced-path tests need them all).
 fn paths() -> Vec<Simd> {
-    let mut v = vec![Simd::Scalar];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            v.push(Simd::Avx2);
-        }
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
-            v.push(Simd::Avx512);
-        }
-    }
-    v
+    [Simd::Scalar, Simd::Avx2, Simd::Avx512]
+        .into_iter()
+        .filter(|&s| kernel::supported(s))
+        .collect()
 }
 
 /// Deterministic values in [-2, 2): small enough that f32 sums stay accurate.
 fn fill<T: Float>(len: usize, seed: u64) -> Vec<T> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             T::from_f64(((s >> 40) as f64 / (1u64 << 24) as f64) * 4.0 - 2.0)
         })
         .collect()
@@ -44,7 +41,12 @@ enum Layout {
 }
 
 /// Storage and a view of a rows×cols matrix in `layout`.
-fn matrix<T: Float>(rows: usize, cols: usize, layout: Layout, seed: u64) -> (Vec<T>, usize, usize, usize) {
+fn matrix<T: Float>(
+    rows: usize,
+    cols: usize,
+    layout: Layout,
+    seed: u64,
+) -> (Vec<T>, usize, usize, usize) {
     match layout {
         Layout::Row => (fill(rows * cols, seed), 0, cols, 1),
         Layout::Col => (fill(rows * cols, seed), 0, 1, rows),
@@ -62,11 +64,30 @@ fn tol<T: Float>() -> f64 {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check<T: GemmElem>(cfg: &Config<T>, m: usize, n: usize, k: usize, la: Layout, lb: Layout, alpha: f64, beta: f64) {
+fn check<T: GemmElem>(
+    cfg: &Config<T>,
+    m: usize,
+    n: usize,
+    k: usize,
+    la: Layout,
+    lb: Layout,
+    alpha: f64,
+    beta: f64,
+) {
     let (ad, ao, ars, acs) = matrix::<T>(m, k, la, 1 + (m * 31 + k) as u64);
     let (bd, bo, brs, bcs) = matrix::<T>(k, n, lb, 2 + (n * 17 + k) as u64);
-    let a = MatRef { data: &ad, offset: ao, rs: ars, cs: acs };
-    let b = MatRef { data: &bd, offset: bo, rs: brs, cs: bcs };
+    let a = MatRef {
+        data: &ad,
+        offset: ao,
+        rs: ars,
+        cs: acs,
+    };
+    let b = MatRef {
+        data: &bd,
+        offset: bo,
+        rs: brs,
+        cs: bcs,
+    };
     let mut c: Vec<T> = fill(m * n, 3);
     if beta == 0.0 {
         c.iter_mut().for_each(|v| *v = T::from_f64(f64::NAN)); // must not leak through
@@ -123,7 +144,14 @@ fn all_kernels<T: GemmElem>() {
                         check(&cfg, 64, 96, 50, la, lb, -0.5, 1.0);
                     }
                 }
-                for (alpha, beta) in [(0.5, 2.0), (-1.0, 1.0), (2.0, -0.25), (0.0, 3.0), (0.0, 0.0), (1.5, 0.0)] {
+                for (alpha, beta) in [
+                    (0.5, 2.0),
+                    (-1.0, 1.0),
+                    (2.0, -0.25),
+                    (0.0, 3.0),
+                    (0.0, 0.0),
+                    (1.5, 0.0),
+                ] {
                     check(&cfg, 19, 53, 37, Layout::Col, Layout::Row, alpha, beta);
                 }
             }
@@ -149,7 +177,15 @@ fn superblock_splits_match_reference() {
         let kern: Kernel<f32> = f32::kernel(simd);
         for (kc, ncs, ws) in [(16, 1, 1 << 30), (16, 2, 4096), (32, 3, 3000), (64, 1, 900)] {
             for threads in [1, 4] {
-                let cfg = Config { kernel: kern, blocking: Blocking { kc, nc: ncs * kern.nr, workspace: ws }, threads };
+                let cfg = Config {
+                    kernel: kern,
+                    blocking: Blocking {
+                        kc,
+                        nc: ncs * kern.nr,
+                        workspace: ws,
+                    },
+                    threads,
+                };
                 for &(m, n, k) in &[(70, 90, 100), (13, 200, 33), (150, 7, 64)] {
                     check(&cfg, m, n, k, Layout::Row, Layout::Col, 1.0, 0.0);
                     check(&cfg, m, n, k, Layout::Strided, Layout::Row, 0.5, -2.0);
@@ -172,8 +208,26 @@ fn empty_dims() {
 #[test]
 fn large_shape_on_several_threads() {
     for simd in paths() {
-        check(&Config::<f32>::new(simd, 4), 301, 283, 293, Layout::Row, Layout::Row, 1.0, 1.0);
-        check(&Config::<f64>::new(simd, 2), 257, 263, 269, Layout::Col, Layout::Strided, 1.0, 0.0);
+        check(
+            &Config::<f32>::new(simd, 4),
+            301,
+            283,
+            293,
+            Layout::Row,
+            Layout::Row,
+            1.0,
+            1.0,
+        );
+        check(
+            &Config::<f64>::new(simd, 2),
+            257,
+            263,
+            269,
+            Layout::Col,
+            Layout::Strided,
+            1.0,
+            0.0,
+        );
     }
 }
 
@@ -183,8 +237,18 @@ fn public_gemm_dispatches_by_type() {
     let (m, n, k) = (33, 17, 300);
     let a: Vec<f32> = fill(m * k, 5);
     let b: Vec<f32> = fill(k * n, 6);
-    let am = MatRef { data: &a, offset: 0, rs: k, cs: 1 };
-    let bm = MatRef { data: &b, offset: 0, rs: 1, cs: k };
+    let am = MatRef {
+        data: &a,
+        offset: 0,
+        rs: k,
+        cs: 1,
+    };
+    let bm = MatRef {
+        data: &b,
+        offset: 0,
+        rs: 1,
+        cs: k,
+    };
     let mut c1 = vec![1.0f32; m * n];
     let mut c2 = c1.clone();
     gemm(m, n, k, 0.5, am, bm, 2.0, &mut c1);
@@ -197,11 +261,41 @@ fn public_gemm_dispatches_by_type() {
 #[test]
 fn views_are_bounds_checked() {
     let d = [0.0f32; 6];
-    assert!(MatRef { data: &d, offset: 0, rs: 3, cs: 1 }.fits(2, 3));
-    assert!(!MatRef { data: &d, offset: 1, rs: 3, cs: 1 }.fits(2, 3));
-    assert!(MatRef { data: &d, offset: 5, rs: 0, cs: 0 }.fits(100, 100));
-    assert!(!MatRef { data: &d, offset: 0, rs: usize::MAX, cs: 1 }.fits(2, 1));
-    assert!(MatRef { data: &d[..0], offset: 0, rs: 1, cs: 1 }.fits(0, 5));
+    assert!(MatRef {
+        data: &d,
+        offset: 0,
+        rs: 3,
+        cs: 1
+    }
+    .fits(2, 3));
+    assert!(!MatRef {
+        data: &d,
+        offset: 1,
+        rs: 3,
+        cs: 1
+    }
+    .fits(2, 3));
+    assert!(MatRef {
+        data: &d,
+        offset: 5,
+        rs: 0,
+        cs: 0
+    }
+    .fits(100, 100));
+    assert!(!MatRef {
+        data: &d,
+        offset: 0,
+        rs: usize::MAX,
+        cs: 1
+    }
+    .fits(2, 1));
+    assert!(MatRef {
+        data: &d[..0],
+        offset: 0,
+        rs: 1,
+        cs: 1
+    }
+    .fits(0, 5));
 }
 
 #[test]
@@ -210,18 +304,35 @@ fn task_grid_covers_threads() {
     for threads in [2, 3, 8, 64] {
         for &(ms, ns) in &[(1, 1), (6, 8), (342, 8), (3, 128), (86, 32)] {
             let (tm, tn) = task_grid(ms, ns, 12, 32, threads);
-            assert!(tm >= 1 && tn >= 1 && tm <= ms && tn <= ns, "{ms}x{ns} on {threads}: {tm}x{tn}");
-            assert!(tm * tn >= threads.min(ms * ns), "{ms}x{ns} on {threads}: {tm}x{tn}");
+            assert!(
+                tm >= 1 && tn >= 1 && tm <= ms && tn <= ns,
+                "{ms}x{ns} on {threads}: {tm}x{tn}"
+            );
+            assert!(
+                tm * tn >= threads.min(ms * ns),
+                "{ms}x{ns} on {threads}: {tm}x{tn}"
+            );
         }
     }
 }
 
 #[test]
 fn blocking_is_sane() {
-    for c in [cache::FALLBACK, cache::sizes(), cache::CacheSizes { l1d: 1024, l2: 2048, l3: 4096 }] {
+    for c in [
+        cache::FALLBACK,
+        cache::sizes(),
+        cache::CacheSizes {
+            l1d: 1024,
+            l2: 2048,
+            l3: 4096,
+        },
+    ] {
         for (mr, nr, size) in [(12, 32, 4), (6, 16, 4), (12, 16, 8), (4, 8, 8)] {
             let b = Blocking::from_caches(c, mr, nr, size);
-            assert!(b.kc >= 64 && b.kc % 16 == 0 && b.nc >= nr && b.nc % nr == 0 && b.workspace > 0, "{b:?}");
+            assert!(
+                b.kc >= 64 && b.kc % 16 == 0 && b.nc >= nr && b.nc % nr == 0 && b.workspace > 0,
+                "{b:?}"
+            );
         }
     }
 }
