@@ -112,6 +112,8 @@ pub struct Kernel<T> {
     pub name: &'static str,
     /// SIMD block transpose for packing transposed operands, if this ISA has one.
     pub transpose: Option<super::pack::Transpose<T>>,
+    /// The instruction set it is compiled for (the GEMV loops follow it).
+    pub simd: Simd,
 }
 
 /// Declares a `#[target_feature]` wrapper around `microkernel` per tile shape.
@@ -187,6 +189,7 @@ macro_rules! k {
             run: super::$m::$f,
             name: stringify!($f),
             transpose: None,
+            simd: Simd::Scalar,
         }
     };
     ($m:ident :: $f:ident, $mr:literal, $nr:literal, $tr:expr) => {
@@ -196,6 +199,7 @@ macro_rules! k {
             run: super::$m::$f,
             name: stringify!($f),
             transpose: Some($tr),
+            simd: Simd::Scalar,
         }
     };
 }
@@ -211,7 +215,7 @@ impl GemmElem for f32 {
         Self::candidates(simd)[0]
     }
     fn candidates(simd: Simd) -> Vec<Kernel<f32>> {
-        match simd {
+        let mut v = match simd {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => vec![
                 k!(
@@ -255,7 +259,15 @@ impl GemmElem for f32 {
                 ),
             ],
             _ => vec![k!(kernel_scalar::s4x16, 4, 16)],
-        }
+        };
+        v.iter_mut().for_each(|k| {
+            k.simd = if cfg!(target_arch = "x86_64") {
+                simd
+            } else {
+                Simd::Scalar
+            }
+        });
+        v
     }
 }
 
@@ -265,7 +277,7 @@ impl GemmElem for f64 {
         Self::candidates(simd)[0]
     }
     fn candidates(simd: Simd) -> Vec<Kernel<f64>> {
-        match simd {
+        let mut v = match simd {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => vec![
                 k!(
@@ -303,6 +315,14 @@ impl GemmElem for f64 {
                 ),
             ],
             _ => vec![k!(kernel_scalar::d4x8, 4, 8)],
-        }
+        };
+        v.iter_mut().for_each(|k| {
+            k.simd = if cfg!(target_arch = "x86_64") {
+                simd
+            } else {
+                Simd::Scalar
+            }
+        });
+        v
     }
 }

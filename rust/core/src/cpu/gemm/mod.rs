@@ -20,6 +20,7 @@
 //! regions (pack, compute) however deep K is.
 
 pub mod cache;
+pub mod gemv;
 pub mod kernel;
 #[cfg(target_arch = "x86_64")]
 pub mod kernel_avx2;
@@ -106,6 +107,8 @@ pub struct Config<T> {
     pub blocking: Blocking,
     /// Upper bound; small problems use fewer.
     pub threads: usize,
+    /// Matrix-vector shapes (m or n = 1) skip packing (`gemv.rs`).
+    pub gemv: bool,
 }
 
 impl<T: GemmElem> Config<T> {
@@ -118,6 +121,7 @@ impl<T: GemmElem> Config<T> {
             kernel,
             blocking,
             threads: threads.max(1),
+            gemv: true,
         }
     }
 }
@@ -144,7 +148,23 @@ pub fn gemm<T: Float + Fma>(
     beta: T,
     c: &mut [T],
 ) {
-    let threads = super::num_threads();
+    gemm_threads(super::num_threads(), m, n, k, alpha, a, b, beta, c)
+}
+
+/// `gemm` on at most `threads` threads (1: entirely on the calling thread,
+/// e.g. one GEMM of a batch that is itself split across threads).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_threads<T: Float + Fma>(
+    threads: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: &mut [T],
+) {
     if TypeId::of::<T>() == TypeId::of::<f32>() {
         // SAFETY: T is f32 (same TypeId), so these are identity casts.
         let (a, b, c) = unsafe {
@@ -180,6 +200,11 @@ pub fn gemm<T: Float + Fma>(
     } else {
         reference::gemm_ref(m, n, k, alpha, a, b, beta, c);
     }
+}
+
+/// Threads one GEMM of m·n·k multiply-adds can use well (at least 1).
+pub fn useful_threads(m: usize, n: usize, k: usize) -> usize {
+    (m.saturating_mul(n).saturating_mul(k) / MNK_PER_THREAD).max(1)
 }
 
 /// # Safety
@@ -236,13 +261,28 @@ pub fn gemm_with<T: GemmElem>(
     if k == 0 || alpha == T::zero() {
         return scale(c, beta);
     }
+    if cfg.gemv
+        && gemv::try_gemv(
+            cfg.kernel.simd,
+            cfg.threads,
+            m,
+            n,
+            k,
+            alpha,
+            &a,
+            &b,
+            beta,
+            c,
+        )
+    {
+        return;
+    }
     let (mr, nr) = (cfg.kernel.mr, cfg.kernel.nr);
     assert!(
         mr * nr <= MAX_TILE && mr > 0 && nr > 0,
         "gemm: kernel tile {mr}x{nr} too large"
     );
-    let mnk = m.saturating_mul(n).saturating_mul(k);
-    let threads = cfg.threads.min(mnk / MNK_PER_THREAD).max(1);
+    let threads = cfg.threads.min(useful_threads(m, n, k));
     let blk = cfg.blocking;
     let (m3, n3, k3) = superblocks(m, n, k, mr, nr, blk);
 
@@ -446,8 +486,10 @@ fn task_grid(ms: usize, ns: usize, mr: usize, nr: usize, threads: usize) -> (usi
                 continue;
             }
             let (rows, cols) = ((ms.div_ceil(tm) * mr) as f64, (ns.div_ceil(tn) * nr) as f64);
-            // the busiest thread's tile count, times per-tile cache overhead
-            let rounds = tasks.div_ceil(threads) as f64;
+            // the busiest thread's tile count, plus half a task for the tail
+            // (the last task may start late on a thread a neighbour slowed
+            // down), times the per-tile cache overhead of the task's shape
+            let rounds = tasks.div_ceil(threads) as f64 + 0.5;
             let cost = rounds * rows * cols * (1.0 + 16.0 / rows + 16.0 / cols);
             if cost < best.0 * 0.999 {
                 best = (cost, tm, tn);

@@ -127,13 +127,18 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (6, 300, 64),
     (127, 129, 3),
     (200, 19, 257),
+    (1, 700, 300),
+    (600, 1, 300),
 ];
 
 fn all_kernels<T: GemmElem>() {
     for simd in paths() {
         for kern in T::candidates(simd) {
-            for threads in [1, 3] {
-                let cfg = Config::with_kernel(kern, threads);
+            for (threads, gemv) in [(1, true), (3, true), (1, false)] {
+                let cfg = Config {
+                    gemv,
+                    ..Config::with_kernel(kern, threads)
+                };
                 for &(m, n, k) in SHAPES {
                     check(&cfg, m, n, k, Layout::Row, Layout::Row, 1.0, 0.0);
                 }
@@ -185,6 +190,7 @@ fn superblock_splits_match_reference() {
                         workspace: ws,
                     },
                     threads,
+                    gemv: true,
                 };
                 for &(m, n, k) in &[(70, 90, 100), (13, 200, 33), (150, 7, 64)] {
                     check(&cfg, m, n, k, Layout::Row, Layout::Col, 1.0, 0.0);
@@ -332,6 +338,30 @@ fn blocking_is_sane() {
             assert!(
                 b.kc >= 64 && b.kc % 16 == 0 && b.nc >= nr && b.nc % nr == 0 && b.workspace > 0,
                 "{b:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn task_grid_examples() {
+    // printed for tuning: cargo test --release grid -- --nocapture
+    for threads in [2, 4, 16, 64] {
+        for &(m, n) in &[
+            (64usize, 256usize),
+            (64, 784),
+            (256, 1024),
+            (512, 512),
+            (1024, 1024),
+            (4096, 256),
+            (4096, 4096),
+        ] {
+            let (ms, ns) = (m.div_ceil(12), n.div_ceil(32));
+            let (tm, tn) = task_grid(ms, ns, 12, 32, threads);
+            println!(
+                "{threads:3} threads {m:5}x{n:<5}: {tm}x{tn} tasks of {}x{} tiles",
+                ms.div_ceil(tm),
+                ns.div_ceil(tn)
             );
         }
     }
