@@ -4,6 +4,7 @@
 //! several threads, and tiny block sizes that force every superblock split.
 
 use super::kernel::{self, GemmElem, Kernel};
+use super::macrokernel::task_grid;
 use super::*;
 use crate::cpu::simd::Simd;
 
