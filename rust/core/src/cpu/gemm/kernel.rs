@@ -44,6 +44,9 @@ pub trait Vector: Copy {
     /// a·b + c (fused where the instruction set has FMA).
     unsafe fn fma(a: Self, b: Self, c: Self) -> Self;
     unsafe fn mul(a: Self, b: Self) -> Self;
+    /// Hint that the cache line holding `p` will be read soon (never faults).
+    #[inline(always)]
+    unsafe fn prefetch(_p: *const Self::E) {}
 }
 
 /// `c[r*ldc + j] = alpha·Σ_p a[p*MR+r]·b[p*NR+j] + beta·c[r*ldc + j]` for the
@@ -66,6 +69,14 @@ pub unsafe fn microkernel<V: Vector, const MR: usize, const NV: usize>(
     beta_is_zero: bool,
 ) {
     let nr = NV * V::LANES;
+    // C is touched only after the kc loop; start fetching its tile now so
+    // the read-modify-write at the end does not wait on L2/L3.
+    for r in 0..MR {
+        for v in 0..NV {
+            // prefetch never faults, so addresses past C are harmless
+            V::prefetch(c.wrapping_add(r * ldc + v * V::LANES));
+        }
+    }
     let mut acc = [[V::zero(); NV]; MR];
     let (mut a, mut b) = (a, b);
     for _ in 0..kc {

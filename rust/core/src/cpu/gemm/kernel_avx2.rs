@@ -36,6 +36,10 @@ impl Vector for __m256 {
     unsafe fn mul(a: Self, b: Self) -> Self {
         _mm256_mul_ps(a, b)
     }
+    #[inline(always)]
+    unsafe fn prefetch(p: *const f32) {
+        _mm_prefetch::<_MM_HINT_T0>(p.cast())
+    }
 }
 
 impl Vector for __m256d {
@@ -66,6 +70,10 @@ impl Vector for __m256d {
     #[inline(always)]
     unsafe fn mul(a: Self, b: Self) -> Self {
         _mm256_mul_pd(a, b)
+    }
+    #[inline(always)]
+    unsafe fn prefetch(p: *const f64) {
+        _mm_prefetch::<_MM_HINT_T0>(p.cast())
     }
 }
 

@@ -38,6 +38,10 @@ impl Vector for __m512 {
     unsafe fn mul(a: Self, b: Self) -> Self {
         _mm512_mul_ps(a, b)
     }
+    #[inline(always)]
+    unsafe fn prefetch(p: *const f32) {
+        _mm_prefetch::<_MM_HINT_T0>(p.cast())
+    }
 }
 
 impl Vector for __m512d {
@@ -68,6 +72,10 @@ impl Vector for __m512d {
     #[inline(always)]
     unsafe fn mul(a: Self, b: Self) -> Self {
         _mm512_mul_pd(a, b)
+    }
+    #[inline(always)]
+    unsafe fn prefetch(p: *const f64) {
+        _mm_prefetch::<_MM_HINT_T0>(p.cast())
     }
 }
 

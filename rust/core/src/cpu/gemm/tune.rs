@@ -7,33 +7,32 @@ use super::kernel::{self, GemmElem};
 use super::*;
 use std::time::Instant;
 
-fn time<T: GemmElem>(cfg: &Config<T>, m: usize, n: usize, k: usize, reps: usize) -> f64 {
-    let a: Vec<T> = (0..m * k)
-        .map(|i| T::from_f64((i % 7) as f64 * 0.1))
-        .collect();
-    let b: Vec<T> = (0..k * n)
-        .map(|i| T::from_f64((i % 5) as f64 * 0.1))
-        .collect();
+/// CPU time of every thread of this process, ns (/proc/self/task/*/schedstat):
+/// robust to sharing the cores with other processes, unlike wall time.
+fn cpu_ns() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// (GFLOP/s by wall time, GFLOP/s per busy core by CPU time), best of `reps`.
+fn time<T: GemmElem>(cfg: &Config<T>, m: usize, n: usize, k: usize, reps: usize) -> (f64, f64) {
+    let a: Vec<T> = (0..m * k).map(|i| T::from_f64((i % 7) as f64 * 0.1)).collect();
+    let b: Vec<T> = (0..k * n).map(|i| T::from_f64((i % 5) as f64 * 0.1)).collect();
     let mut c = vec![T::zero(); m * n];
-    let am = MatRef {
-        data: &a,
-        offset: 0,
-        rs: k,
-        cs: 1,
-    };
-    let bm = MatRef {
-        data: &b,
-        offset: 0,
-        rs: n,
-        cs: 1,
-    };
-    let mut best = f64::INFINITY;
+    let am = MatRef { data: &a, offset: 0, rs: k, cs: 1 };
+    let bm = MatRef { data: &b, offset: 0, rs: n, cs: 1 };
+    let (mut best, mut best_cpu) = (f64::INFINITY, f64::INFINITY);
     for _ in 0..reps {
-        let t = Instant::now();
+        let (t, c0) = (Instant::now(), cpu_ns());
         gemm_with(cfg, m, n, k, T::one(), am, bm, T::zero(), &mut c);
         best = best.min(t.elapsed().as_secs_f64());
+        best_cpu = best_cpu.min((cpu_ns() - c0) as f64 * 1e-9);
     }
-    2.0 * (m * n * k) as f64 / best / 1e9
+    let f = 2.0 * (m * n * k) as f64 / 1e9;
+    (f / best, f / best_cpu)
 }
 
 #[test]
@@ -79,9 +78,9 @@ fn tune() {
                     cfg.blocking.nc =
                         ((cache::sizes().l2 / 2 / (kc * 4)) / kern.nr).max(1) * kern.nr;
                 }
-                let g = time(&cfg, m, n, k, reps);
+                let (g, gc) = time(&cfg, m, n, k, reps);
                 println!(
-                    "  {:8} kc={:4} nc={:5}: {g:7.1} GFLOP/s",
+                    "  {:8} kc={:4} nc={:5}: {g:7.1} GFLOP/s, {gc:7.1} per busy core",
                     kern.name, cfg.blocking.kc, cfg.blocking.nc
                 );
             }
@@ -90,7 +89,7 @@ fn tune() {
             .into_iter()
             .filter(|k| kname.is_empty() || k.name == kname)
         {
-            let g = time(&Config::with_kernel(kern, threads), m, n, k, reps);
+            let (g, _) = time(&Config::with_kernel(kern, threads), m, n, k, reps);
             println!("  {:8} (f64) : {g:7.1} GFLOP/s", kern.name);
         }
     }
