@@ -180,6 +180,13 @@ def test_matmul_grad(shapes, dtype):
     check_op(lambda m, a, b: a @ b, list(shapes), dtype=dtype, rtol=tol, atol=tol, non_contiguous=True)
 
 
+def test_bmm_strided_and_broadcast_batches_grad():
+    # batch dim reached through a transpose (strided batches), and a stride-0 batch
+    check_op(lambda m, a, b: m.bmm(a.transpose(0, 1), b), [(13, 3, 7), (3, 7, 33)], rtol=1e-4, atol=1e-4)
+    check_op(lambda m, a, b: a.expand(4, 9, 40) @ b, [(9, 40), (4, 40, 17)], rtol=1e-4, atol=1e-4)
+    check_op(lambda m, a, b: a @ b.transpose(-1, -2), [(6, 70, 50), (6, 65, 50)], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("x_shape", [(64, 784), (5, 3, 784), (1, 784)], ids=str)
 def test_linear_grad(x_shape, bias):
