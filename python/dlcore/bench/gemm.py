@@ -8,7 +8,8 @@ path this CPU has: f32 GFLOP/s on one thread and on N threads at once.
 
 `gemm` times C = A @ B in dlcore (`a @ b` on tensors, what a user calls),
 torch.mm and numpy `@` on the same data in one process with the same thread
-count (repetitions interleaved, best of R), for square n = 256..4096 and the
+count (repetitions interleaved with a pause so no library's spinning
+worker threads steal the cores from the next, best of R), for square n = 256..4096 and the
 training shapes, plus `F.linear` batch 64, 784 -> 256 forward + backward.
 Each GEMM row shows GFLOP/s, % of the measured N-thread FMA peak of the
 path dlcore runs on, and the ratios dlcore/torch and dlcore/numpy (> 1:
@@ -20,10 +21,17 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 
 import numpy as np
 
-from . import _have_torch, cpu_model, set_threads, time_steps
+from . import _batch, _calibrate, _have_torch, cpu_model, set_threads
+
+# Seconds to wait before timing a library when several threads run: torch's
+# OpenMP (KMP_BLOCKTIME 200 ms) and OpenBLAS keep their workers spinning
+# after a call, and those spinning threads would take the cores from
+# whichever library is timed next.
+PAUSE = 0.25
 
 SQUARE = (256, 512, 1024, 2048, 4096)
 # (m, k, n): a 784->256 layer on batch 64, a 1024-wide layer on 256 tokens,
@@ -79,6 +87,21 @@ def format_peak(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def time_libs(steps, repeat: int, min_time: float, pause: float) -> list[float]:
+    """Best-of-`repeat` seconds per call of each step, repetitions interleaved
+    (a, b, c, a, b, c, ...) with `pause` seconds and one untimed call before
+    each timed batch."""
+    ns = [_calibrate(s, min_time, 2) for s in steps]
+    best = [float("inf")] * len(steps)
+    for _ in range(max(1, repeat)):
+        for i, (step, n) in enumerate(zip(steps, ns)):
+            if pause:
+                time.sleep(pause)
+                step()
+            best[i] = min(best[i], _batch(step, n))
+    return best
+
+
 def _linear_steps(with_torch: bool):
     """F.linear(x, w, b) forward + backward, batch 64, 784 -> 256, in both libraries."""
     import dlcore
@@ -128,6 +151,7 @@ def gemm(
     shapes = [(n, n, n) for n in (sizes or SQUARE)] + ([] if sizes else list(TRAINING))
     path = _core.simd_level()
     peak_n = _core.fma_peak(path, 0.1, repeat)[1]
+    pause = PAUSE if threads > 1 else 0.0
     rows = []
     rng = np.random.default_rng(0)
     for m, k, n in shapes:
@@ -140,7 +164,7 @@ def gemm(
 
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             steps.append(lambda: torch.mm(ta, tb))
-        timed = [t for t, _ in time_steps(steps, repeat, min_time, warmup=2)]
+        timed = time_libs(steps, repeat, min_time, pause)
         flops = 2.0 * m * n * k
         row = {
             "shape": f"{m}x{k}x{n}",
@@ -158,7 +182,7 @@ def gemm(
         rows.append(row)
     lin = None
     if not sizes:
-        timed = [t for t, _ in time_steps(_linear_steps(with_torch), repeat, min_time)]
+        timed = time_libs(_linear_steps(with_torch), repeat, min_time, pause)
         lin = {"dlcore_s": timed[0], "torch_s": timed[1] if with_torch else None}
     ctx = {"threads": threads, "path": path, "peak_n": peak_n, "numpy_threads_set": np_threads, "dtype": dtype, "linear": lin}
     return rows, ctx

@@ -137,3 +137,32 @@ fn tune_pack() {
         );
     }
 }
+
+/// Fork-join cost from a non-pool thread: install + par_iter of 2 spins.
+#[test]
+#[ignore]
+fn tune_forkjoin() {
+    use rayon::prelude::*;
+    crate::cpu::set_num_threads(2).unwrap();
+    let spin = |us: u64| {
+        let t = Instant::now();
+        while t.elapsed().as_micros() < us as u128 {
+            std::hint::spin_loop();
+        }
+    };
+    for us in [0u64, 20, 100] {
+        for phases in [1, 2] {
+            let n = 2000;
+            let t = Instant::now();
+            for _ in 0..n {
+                crate::cpu::install(|| {
+                    for _ in 0..phases {
+                        (0..2).into_par_iter().for_each(|_| spin(us));
+                    }
+                });
+            }
+            let per = t.elapsed().as_secs_f64() / n as f64 * 1e6;
+            println!("work {us:3} us x {phases} phases: {per:.1} us per call, overhead {:.1} us", per - (us * phases) as f64);
+        }
+    }
+}
