@@ -1,4 +1,4 @@
-"""`python -m dlcore.bench [overhead|mlp|optim|all] [--threads N] [--repeat R]`."""
+"""`python -m dlcore.bench [overhead|mlp|optim|cnn|all] [--threads N] [--repeat R]`; `gemm` and `peak` see dlcore.bench.gemm."""
 
 import argparse
 import json
@@ -9,6 +9,11 @@ from dlcore.bench import CASES, GROUPS, format_table, run
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("gemm", "peak"):
+        from dlcore.bench.gemm import main as gemm_main
+
+        return gemm_main(argv)
     p = argparse.ArgumentParser(prog="python -m dlcore.bench", description="dlcore vs PyTorch, one process, one table")
     p.add_argument("cases", nargs="*", default=["all"], help=f"groups {sorted(GROUPS)} or cases {sorted(CASES)}")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries (default: all cores)")

@@ -1,6 +1,7 @@
 //! dlcore._core: PyO3 bindings only. Each binding converts arguments, calls
 //! one core op (releasing the GIL when the work is large) and maps errors.
 
+mod bench;
 mod conv_bindings;
 mod convert;
 mod errors;
@@ -23,6 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conv_bindings::register(m)?;
     optim_bindings::register(m)?;
     nn_bindings::register(m)?;
+    bench::register(m)?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyDevice>()?;
     for (name, d) in [("float32", DType::F32), ("float64", DType::F64), ("int64", DType::I64), ("bool", DType::Bool)] {

@@ -8,6 +8,7 @@ pub mod gemm;
 pub mod loss;
 pub mod membw;
 pub mod optim;
+pub mod peak;
 pub mod reduce;
 pub mod simd;
 // CNN kernels (issue 4)

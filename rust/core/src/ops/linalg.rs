@@ -2,7 +2,7 @@
 
 use super::{shape, shape_i64, sum_to, unary};
 use crate::autograd::{needs_grad, record};
-use crate::cpu::gemm::{gemm, MatRef};
+use crate::cpu::gemm::{gemm, gemm_threads, useful_threads, MatRef};
 use crate::error::{Error, Result};
 use crate::tensor::{broadcast_shapes, broadcast_strides, for_each_offset2, numel, DType, Tensor};
 use rayon::prelude::*;
@@ -46,13 +46,18 @@ fn bmm_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let (abuf, bbuf) = (a.storage.cpu().slice::<T>(), b.storage.cpu().slice::<T>());
         let mut c = vec![T::zero(); numel(&out_shape)];
         let (ars, acs, brs, bcs) = (a.strides[na - 2], a.strides[na - 1], b.strides[nb - 2], b.strides[nb - 1]);
+        // Batches split across threads while there are at least as many
+        // batches as threads one GEMM could use; otherwise one GEMM at a
+        // time, each on all threads (no nested parallelism either way).
+        let threads = crate::cpu::num_threads();
+        let by_batch = offs.len() > 1 && threads > 1 && offs.len() >= useful_threads(m, n, k).min(threads);
         let run = |(cc, &(oa, ob)): (&mut [T], &(usize, usize))| {
             let am = MatRef { data: abuf, offset: oa, rs: ars, cs: acs };
             let bm = MatRef { data: bbuf, offset: ob, rs: brs, cs: bcs };
-            gemm(m, n, k, T::one(), am, bm, T::zero(), cc);
+            gemm_threads(if by_batch { 1 } else { threads }, m, n, k, T::one(), am, bm, T::zero(), cc);
         };
         if m * n > 0 {
-            if offs.len() > 1 && m * n * k < (1 << 18) {
+            if by_batch && offs.len().saturating_mul(m * n * k) >= 1 << 16 {
                 crate::cpu::install(|| c.par_chunks_mut(m * n).zip(offs.par_iter()).for_each(run));
             } else {
                 c.chunks_mut(m * n).zip(offs.iter()).for_each(run);

@@ -1,15 +1,46 @@
 //! GEMM: C = alpha·A·B + beta·C for strided A and B, contiguous row-major C.
 //!
-//! This first version blocks for cache and lets the compiler vectorise a
-//! 4-row register tile, compiled once per instruction set (AVX-512, AVX2+FMA,
-//! baseline) and chosen at run time. The BLIS-style packed micro-kernels of
-//! the GEMM issue replace `tile` without changing this interface.
+//! BLIS structure, transposed for row-major C (vectors run along N):
+//!
+//! ```text
+//! for each superblock (rows m3 × cols n3 × depth k3, sized so both packed
+//!                      panels fit the workspace budget ≈ half the L3):
+//!   pack A (m3×k3) into MR-tall slivers and B (k3×n3) into NR-wide slivers,
+//!        split in KC-deep blocks                      [parallel over slivers]
+//!   for each task (a rectangle of MR×NR tiles)        [parallel over tasks]
+//!     for each KC block of depth (beta applies on the first one only)
+//!       for each NC-wide block of B slivers           (KC×NC of B in L2)
+//!         for each A sliver                            (MR×KC of A in L1)
+//!           for each B sliver: micro-kernel            (MR×NR of C in registers)
+//! ```
+//!
+//! Block sizes come from the cache sizes read at run time (`cache.rs`); the
+//! micro-kernel from the instruction set (`kernel.rs`). A task owns its
+//! rectangle of C for the whole depth, so one superblock costs two parallel
+//! regions (pack, compute) however deep K is.
 
+pub mod cache;
+pub mod gemv;
+pub mod kernel;
+#[cfg(target_arch = "x86_64")]
+pub mod kernel_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod kernel_avx512;
+pub mod kernel_scalar;
+mod macrokernel;
+pub mod pack;
 pub mod reference;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tune;
 
 use super::simd::{level, Simd};
-use super::{Float, float::Fma};
+use super::{float::Fma, Float};
+use kernel::{GemmElem, Kernel};
+use macrokernel::compute;
 use rayon::prelude::*;
+use std::any::TypeId;
 
 /// A strided read-only matrix: element (i, j) is `data[offset + i*rs + j*cs]`.
 #[derive(Clone, Copy)]
@@ -25,147 +56,374 @@ impl<T: Copy> MatRef<'_, T> {
     pub fn at(&self, i: usize, j: usize) -> T {
         self.data[self.offset + i * self.rs + j * self.cs]
     }
+
+    /// Whether every element of the rows×cols view lies inside `data`.
+    pub fn fits(&self, rows: usize, cols: usize) -> bool {
+        if rows == 0 || cols == 0 {
+            return true;
+        }
+        let last = (rows - 1)
+            .checked_mul(self.rs)
+            .and_then(|r| {
+                (cols - 1)
+                    .checked_mul(self.cs)
+                    .and_then(|c| r.checked_add(c))
+            })
+            .and_then(|x| x.checked_add(self.offset));
+        matches!(last, Some(x) if x < self.data.len())
+    }
 }
 
-const KC: usize = 256; // depth of one block of B: a KC×NC block stays in L2
-const NC: usize = 512;
-const MR: usize = 4; // rows of C updated together (4 accumulator rows in L1)
-const PAR_FLOPS: usize = 1 << 18; // below this, threads cost more than they save
+/// Block sizes of one call, in elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocking {
+    /// Depth of one packed block: an MR×KC sliver of A stays in L1.
+    pub kc: usize,
+    /// Columns of B (a multiple of NR) whose KC-deep block stays in L2.
+    pub nc: usize,
+    /// Budget for the packed A and B panels together (≈ half of L3).
+    pub workspace: usize,
+}
 
+impl Blocking {
+    /// From the detected cache sizes, for a kernel with tile `mr`×`nr` and
+    /// elements of `size` bytes.
+    pub fn for_kernel(mr: usize, nr: usize, size: usize) -> Blocking {
+        Self::from_caches(cache::sizes(), mr, nr, size)
+    }
+
+    pub fn from_caches(c: cache::CacheSizes, mr: usize, nr: usize, size: usize) -> Blocking {
+        // A sliver in half of L1 (the rest holds the streaming B sliver and C).
+        let kc = (c.l1d / 2 / (mr * size)).clamp(64, 1024) / 16 * 16;
+        // The KC×NC block of B in half of L2.
+        let nc = ((c.l2 / 2 / (kc * size)) / nr).max(1) * nr;
+        let workspace = (c.l3 / 2).clamp(1 << 20, 32 << 20) / size;
+        Blocking { kc, nc, workspace }
+    }
+}
+
+/// Everything that decides how one GEMM call runs.
+#[derive(Clone, Copy)]
+pub struct Config<T> {
+    pub kernel: Kernel<T>,
+    pub blocking: Blocking,
+    /// Upper bound; small problems use fewer.
+    pub threads: usize,
+    /// Matrix-vector shapes (m or n = 1) skip packing (`gemv.rs`).
+    pub gemv: bool,
+}
+
+impl<T: GemmElem> Config<T> {
+    pub fn new(simd: Simd, threads: usize) -> Config<T> {
+        Self::with_kernel(T::kernel(simd), threads)
+    }
+    pub fn with_kernel(kernel: Kernel<T>, threads: usize) -> Config<T> {
+        let blocking = Blocking::for_kernel(kernel.mr, kernel.nr, std::mem::size_of::<T>());
+        Config {
+            kernel,
+            blocking,
+            threads: threads.max(1),
+            gemv: true,
+        }
+    }
+}
+
+/// Each thread should get at least this many multiply-adds (m·n·k), about
+/// 5 µs of one core: below it, waking the pool costs more than it saves.
+const MNK_PER_THREAD: usize = 1 << 19;
+
+/// The largest MR×NR any kernel has (the edge-tile scratch buffer).
+pub const MAX_TILE: usize = 512;
+
+/// C = alpha·A·B + beta·C on the best (or DLCORE_SIMD-forced) instruction
+/// set with dlcore's thread count. C is m×n row-major, contiguous, at least
+/// m·n long. beta == 0 never reads C. A and B must lie inside their slices
+/// (the ops layer guarantees it; a violation is a bug and panics here).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm<T: Float + Fma>(m: usize, n: usize, k: usize, alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T]) {
+pub fn gemm<T: Float + Fma>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: &mut [T],
+) {
+    gemm_threads(super::num_threads(), m, n, k, alpha, a, b, beta, c)
+}
+
+/// `gemm` on at most `threads` threads (1: entirely on the calling thread,
+/// e.g. one GEMM of a batch that is itself split across threads).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_threads<T: Float + Fma>(
+    threads: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: &mut [T],
+) {
+    if TypeId::of::<T>() == TypeId::of::<f32>() {
+        // SAFETY: T is f32 (same TypeId), so these are identity casts.
+        let (a, b, c) = unsafe {
+            (
+                cast_mat::<T, f32>(a),
+                cast_mat::<T, f32>(b),
+                cast_slice::<T, f32>(c),
+            )
+        };
+        let cfg = Config::<f32>::new(level(), threads);
+        gemm_with(
+            &cfg,
+            m,
+            n,
+            k,
+            alpha.to_f64() as f32,
+            a,
+            b,
+            beta.to_f64() as f32,
+            c,
+        );
+    } else if TypeId::of::<T>() == TypeId::of::<f64>() {
+        // SAFETY: T is f64 (same TypeId), so these are identity casts.
+        let (a, b, c) = unsafe {
+            (
+                cast_mat::<T, f64>(a),
+                cast_mat::<T, f64>(b),
+                cast_slice::<T, f64>(c),
+            )
+        };
+        let cfg = Config::<f64>::new(level(), threads);
+        gemm_with(&cfg, m, n, k, alpha.to_f64(), a, b, beta.to_f64(), c);
+    } else {
+        reference::gemm_ref(m, n, k, alpha, a, b, beta, c);
+    }
+}
+
+/// Threads one GEMM of m·n·k multiply-adds can use well (at least 1).
+pub fn useful_threads(m: usize, n: usize, k: usize) -> usize {
+    (m.saturating_mul(n).saturating_mul(k) / MNK_PER_THREAD).max(1)
+}
+
+/// # Safety
+/// `T` and `U` must be the same type.
+unsafe fn cast_mat<T, U>(x: MatRef<T>) -> MatRef<U> {
+    // SAFETY: same type, so same layout and lifetime.
+    let data = unsafe { std::slice::from_raw_parts(x.data.as_ptr().cast::<U>(), x.data.len()) };
+    MatRef {
+        data,
+        offset: x.offset,
+        rs: x.rs,
+        cs: x.cs,
+    }
+}
+
+/// # Safety
+/// `T` and `U` must be the same type.
+unsafe fn cast_slice<T, U>(x: &mut [T]) -> &mut [U] {
+    // SAFETY: same type, so same layout; the borrow is carried over.
+    unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<U>(), x.len()) }
+}
+
+/// C = beta·C, where beta == 0 writes zeros without reading C.
+fn scale<T: GemmElem>(c: &mut [T], beta: T) {
+    if beta == T::zero() {
+        c.fill(T::zero());
+    } else if beta != T::one() {
+        c.iter_mut().for_each(|v| *v = *v * beta);
+    }
+}
+
+/// `gemm` with an explicit kernel, blocking and thread count (tests and tuning).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with<T: GemmElem>(
+    cfg: &Config<T>,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: &mut [T],
+) {
+    assert!(
+        c.len() >= m * n && a.fits(m, k) && b.fits(k, n),
+        "gemm: views out of bounds (m={m} n={n} k={k}, c.len()={})",
+        c.len()
+    );
+    let c = &mut c[..m * n];
     if m == 0 || n == 0 {
         return;
     }
-    // beta first, so the kernel only ever accumulates.
-    if beta.to_f64() == 0.0 {
-        c[..m * n].iter_mut().for_each(|v| *v = T::zero());
-    } else if beta.to_f64() != 1.0 {
-        c[..m * n].iter_mut().for_each(|v| *v = *v * beta);
+    if k == 0 || alpha == T::zero() {
+        return scale(c, beta);
     }
-    if k == 0 || alpha.to_f64() == 0.0 {
+    if cfg.gemv
+        && gemv::try_gemv(
+            cfg.kernel.simd,
+            cfg.threads,
+            m,
+            n,
+            k,
+            alpha,
+            &a,
+            &b,
+            beta,
+            c,
+        )
+    {
         return;
     }
-    // B as a contiguous row-major k×n copy unless it already is one.
-    let packed;
-    let bdata: &[T] = if b.cs == 1 && b.rs == n {
-        &b.data[b.offset..b.offset + k * n]
-    } else {
-        packed = (0..k).flat_map(|p| (0..n).map(move |j| b.at(p, j))).collect::<Vec<T>>();
-        &packed
-    };
-    let simd = level();
-    let work = |rows: std::ops::Range<usize>, crow: &mut [T]| {
-        for p0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - p0);
-            for j0 in (0..n).step_by(NC) {
-                let nc = NC.min(n - j0);
-                let mut i = rows.start;
-                while i < rows.end {
-                    let mr = MR.min(rows.end - i);
-                    let cbase = (i - rows.start) * n;
-                    let blk = Block { a, alpha, i, mr, p0, kc, j0, nc, b: bdata, n };
-                    let cs = &mut crow[cbase..cbase + mr * n];
-                    dispatch(simd, &blk, cs);
-                    i += mr;
+    let (mr, nr) = (cfg.kernel.mr, cfg.kernel.nr);
+    assert!(
+        mr * nr <= MAX_TILE && mr > 0 && nr > 0,
+        "gemm: kernel tile {mr}x{nr} too large"
+    );
+    let threads = cfg.threads.min(useful_threads(m, n, k));
+    let blk = cfg.blocking;
+    let (m3, n3, k3) = superblocks(m, n, k, mr, nr, blk);
+
+    let mut ws = T::take_workspace();
+    for j3 in (0..n).step_by(n3) {
+        for i3 in (0..m).step_by(m3) {
+            for p3 in (0..k).step_by(k3) {
+                let sb = Super {
+                    i3,
+                    j3,
+                    p3,
+                    mc: m3.min(m - i3),
+                    nc: n3.min(n - j3),
+                    kc3: k3.min(k - p3),
+                };
+                let c = &mut *c;
+                let (bp, ap) = workspace_split(
+                    &mut ws,
+                    sb.nc.next_multiple_of(nr) * sb.kc3,
+                    sb.mc.next_multiple_of(mr) * sb.kc3,
+                );
+                let mut run = move || {
+                    pack_all(&cfg.kernel, blk.kc, &sb, &a, &b, ap, bp, threads);
+                    compute(&cfg.kernel, blk, &sb, ap, bp, n, alpha, beta, c, threads);
+                };
+                if threads > 1 {
+                    super::install(run);
+                } else {
+                    run();
                 }
             }
         }
-    };
-    if m * n * k >= PAR_FLOPS && m > MR {
-        let rows_per = (m.div_ceil(super::num_threads() * 4)).max(MR).next_multiple_of(MR);
-        super::install(|| {
-            c[..m * n].par_chunks_mut(rows_per * n).enumerate().for_each(|(t, chunk)| {
-                let r0 = t * rows_per;
-                work(r0..r0 + chunk.len() / n, chunk)
-            })
-        });
-    } else {
-        work(0..m, &mut c[..m * n]);
     }
+    T::give_workspace(ws);
 }
 
-struct Block<'a, T> {
-    a: MatRef<'a, T>,
-    alpha: T,
-    i: usize,
-    mr: usize,
-    p0: usize,
-    kc: usize,
-    j0: usize,
+/// One superblock: rows i3..i3+mc, columns j3..j3+nc, depth p3..p3+kc3.
+struct Super {
+    i3: usize,
+    j3: usize,
+    p3: usize,
+    mc: usize,
     nc: usize,
-    b: &'a [T],
+    kc3: usize,
+}
+
+/// Superblock sizes (m3, n3, k3): everything in one if both packed panels
+/// fit the workspace budget; else cut depth (to a multiple of KC), then
+/// rows and columns. Each cut repacks the other operand, so depth goes
+/// first: it costs only one more pass over C.
+fn superblocks(
+    m: usize,
     n: usize,
-}
-
-fn dispatch<T: Float + Fma>(simd: Simd, blk: &Block<T>, c: &mut [T]) {
-    match simd {
-        // SAFETY: `level()` only returns these when the CPU has the features.
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => unsafe { tile_avx512(blk, c) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, AVX2 and FMA were detected.
-        Simd::Avx2 => unsafe { tile_avx2(blk, c) },
-        _ => tile::<T, false>(blk, c),
+    k: usize,
+    mr: usize,
+    nr: usize,
+    blk: Blocking,
+) -> (usize, usize, usize) {
+    let (mp, np) = (m.next_multiple_of(mr), n.next_multiple_of(nr));
+    let w = blk.workspace;
+    let per_depth = mp + np;
+    if per_depth.saturating_mul(k) <= w {
+        return (m, n, k);
     }
+    let k3 = ((w / per_depth) / blk.kc * blk.kc).max(blk.kc).min(k);
+    if per_depth * k3 <= w {
+        return (m, n, k3);
+    }
+    // Even one KC block of the whole of A and B is too big: split M and N.
+    let half = (w / (2 * k3)).max(mr.max(nr));
+    let m3 = if mp > half {
+        (half / mr).max(1) * mr
+    } else {
+        m
+    };
+    let n3 = (w.saturating_sub(m3.next_multiple_of(mr) * k3) / k3 / nr).max(1) * nr;
+    (m3, n3.min(n).max(1), k3)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn tile_avx512<T: Float + Fma>(blk: &Block<T>, c: &mut [T]) {
-    tile::<T, true>(blk, c)
+/// Splits the grown workspace into an aligned B panel (vector loads) and the A panel.
+fn workspace_split<T: GemmElem>(ws: &mut Vec<T>, blen: usize, alen: usize) -> (&mut [T], &mut [T]) {
+    // 64-byte alignment of the B panel: every NR-wide row of a B sliver is a
+    // whole number of cache lines, so no vector load splits a line.
+    let pad = 64 / std::mem::size_of::<T>();
+    if ws.len() < blen + alen + pad {
+        ws.resize(blen + alen + pad, T::zero());
+    }
+    let skip = ws.as_ptr().align_offset(64).min(pad);
+    let (b, rest) = ws[skip..].split_at_mut(blen);
+    (b, &mut rest[..alen])
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2<T: Float + Fma>(blk: &Block<T>, c: &mut [T]) {
-    tile::<T, true>(blk, c)
+/// The KC-deep blocks of a superblock's depth: (offset inside it, depth).
+fn kblocks(kc3: usize, kc: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..kc3).step_by(kc).map(move |q| (q, kc.min(kc3 - q)))
 }
 
-/// Updates rows i..i+mr, columns j0..j0+nc of C with the kc-deep block.
-/// `c` holds exactly those mr full rows. The j loop is contiguous in both B
-/// and C, which is what the vectoriser needs.
-#[inline(always)]
-fn tile<T: Float + Fma, const FMA: bool>(blk: &Block<T>, c: &mut [T]) {
-    let (n, nc, j0) = (blk.n, blk.nc, blk.j0);
-    let mut acc = [[T::zero(); NC]; MR];
-    for p in blk.p0..blk.p0 + blk.kc {
-        let brow = &blk.b[p * n + j0..p * n + j0 + nc];
-        for r in 0..blk.mr {
-            let av = blk.a.at(blk.i + r, p);
-            let row = &mut acc[r][..nc];
-            for (cv, &bv) in row.iter_mut().zip(brow) {
-                *cv = if FMA { T::fma(av, bv, *cv) } else { av * bv + *cv };
-            }
+/// Packs A (mc×kc3) and B (kc3×nc) of the superblock. Layout of a panel
+/// with padded width P: KC block at depth q starts at `P*q`, sliver s of it
+/// at `P*q + s*w*kcb` (`w` = MR or NR, `kcb` = that block's depth).
+#[allow(clippy::too_many_arguments)]
+fn pack_all<T: GemmElem>(
+    kern: &Kernel<T>,
+    kc: usize,
+    sb: &Super,
+    a: &MatRef<T>,
+    b: &MatRef<T>,
+    ap: &mut [T],
+    bp: &mut [T],
+    threads: usize,
+) {
+    let (mr, nr) = (kern.mr, kern.nr);
+    // (is_a, row-or-column start, depth start, depth, destination)
+    let mut jobs: Vec<(bool, usize, usize, usize, &mut [T])> = Vec::new();
+    let (mut arest, mut brest) = (ap, bp);
+    for (q, kcb) in kblocks(sb.kc3, kc) {
+        let (ablk, r) = std::mem::take(&mut arest).split_at_mut(sb.mc.next_multiple_of(mr) * kcb);
+        arest = r;
+        for (s, d) in ablk.chunks_exact_mut(mr * kcb).enumerate() {
+            jobs.push((true, sb.i3 + s * mr, sb.p3 + q, kcb, d));
+        }
+        let (bblk, r) = std::mem::take(&mut brest).split_at_mut(sb.nc.next_multiple_of(nr) * kcb);
+        brest = r;
+        for (t, d) in bblk.chunks_exact_mut(nr * kcb).enumerate() {
+            jobs.push((false, sb.j3 + t * nr, sb.p3 + q, kcb, d));
         }
     }
-    for r in 0..blk.mr {
-        let crow = &mut c[r * n + j0..r * n + j0 + nc];
-        for (cv, &v) in crow.iter_mut().zip(&acc[r][..nc]) {
-            *cv = *cv + blk.alpha * v;
+    // Rows/columns past the superblock (not just past the matrix) are zero.
+    let (mend, nend) = (sb.i3 + sb.mc, sb.j3 + sb.nc);
+    let one = |(is_a, x0, p0, kcb, d): (bool, usize, usize, usize, &mut [T])| {
+        if is_a {
+            pack::pack_a(a, mend, x0, p0, kcb, mr, d, kern.transpose)
+        } else {
+            pack::pack_b(b, nend, x0, p0, kcb, nr, d, kern.transpose)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn matches_reference_on_odd_shapes() {
-        for &(m, n, k) in &[(1, 1, 1), (5, 7, 3), (33, 17, 300), (9, 600, 5), (0, 3, 2), (3, 4, 0)] {
-            let a: Vec<f32> = (0..m * k).map(|v| ((v * 7 % 13) as f32) - 6.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|v| ((v * 5 % 11) as f32) - 5.0).collect();
-            // A row-major, B read transposed from a column-major buffer
-            let am = MatRef { data: &a, offset: 0, rs: k, cs: 1 };
-            let bm = MatRef { data: &b, offset: 0, rs: 1, cs: k };
-            let mut c1 = vec![1.0f32; m * n];
-            let mut c2 = c1.clone();
-            gemm(m, n, k, 0.5, am, bm, 2.0, &mut c1);
-            reference::gemm_ref(m, n, k, 0.5, am, bm, 2.0, &mut c2);
-            for (x, y) in c1.iter().zip(&c2) {
-                assert!((x - y).abs() <= 1e-3 * (1.0 + y.abs()), "{m}x{n}x{k}: {x} vs {y}");
-            }
-        }
+    };
+    if threads > 1 {
+        jobs.into_par_iter().with_min_len(4).for_each(one);
+    } else {
+        jobs.into_iter().for_each(one);
     }
 }

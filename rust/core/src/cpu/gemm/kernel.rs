@@ -1,0 +1,339 @@
+//! The one register-tiled micro-kernel, generic over a SIMD vector type, and
+//! the table that picks its tile shape per element type and instruction set.
+//!
+//! Layout (C is row-major, so vectors run along N):
+//! * packed A sliver: `kc` steps of MR values, `a[p*MR + r] = A(r, p)`;
+//! * packed B sliver: `kc` steps of NR = NV·LANES values, `b[p*NR + j] = B(p, j)`;
+//! * per step: NV vector loads of B, MR broadcasts of A, MR·NV FMAs into
+//!   MR·NV accumulators that stay in registers for the whole `kc` loop.
+//!
+//! The per-ISA files implement [`Vector`] and wrap [`microkernel`] in
+//! `#[target_feature]` functions; `#[inline(always)]` here lets the body (and
+//! the intrinsics inside the `Vector` methods) inline into those wrappers, so
+//! each wrapper is one straight loop of FMAs compiled for its instruction set.
+
+use crate::cpu::simd::Simd;
+
+/// Whether this CPU can run `simd` (whatever DLCORE_SIMD says).
+pub fn supported(simd: Simd) -> bool {
+    match simd {
+        Simd::Scalar => true,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => {
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+        }
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+/// A SIMD register of `LANES` elements. Every method is `unsafe` because the
+/// x86 implementations are only valid inside functions compiled with their
+/// target features; pointer arguments must be valid for `LANES` elements.
+pub trait Vector: Copy {
+    type E: Copy;
+    const LANES: usize;
+    unsafe fn zero() -> Self;
+    unsafe fn splat(x: Self::E) -> Self;
+    unsafe fn load(p: *const Self::E) -> Self;
+    unsafe fn store(p: *mut Self::E, v: Self);
+    /// a·b + c (fused where the instruction set has FMA).
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self;
+    unsafe fn mul(a: Self, b: Self) -> Self;
+    /// Hint that the cache line holding `p` will be read soon (never faults).
+    #[inline(always)]
+    unsafe fn prefetch(_p: *const Self::E) {}
+}
+
+/// `c[r*ldc + j] = alpha·Σ_p a[p*MR+r]·b[p*NR+j] + beta·c[r*ldc + j]` for the
+/// full MR×NR tile (`c` is not read when beta == 0, so it may hold NaN).
+///
+/// # Safety
+/// `a` is valid for `kc*MR` reads, `b` for `kc*NR` reads, and `c` for reads
+/// and writes of `c[r*ldc + j]`, r < MR, j < NR; the caller's CPU supports
+/// what `V`'s methods use.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn microkernel<V: Vector, const MR: usize, const NV: usize>(
+    kc: usize,
+    a: *const V::E,
+    b: *const V::E,
+    c: *mut V::E,
+    ldc: usize,
+    alpha: V::E,
+    beta: V::E,
+    beta_is_zero: bool,
+) {
+    let nr = NV * V::LANES;
+    // C is touched only after the kc loop; start fetching its tile now so
+    // the read-modify-write at the end does not wait on L2/L3.
+    for r in 0..MR {
+        for v in 0..NV {
+            // prefetch never faults, so addresses past C are harmless
+            V::prefetch(c.wrapping_add(r * ldc + v * V::LANES));
+        }
+    }
+    let mut acc = [[V::zero(); NV]; MR];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..kc {
+        let mut bv = [V::zero(); NV];
+        for (v, slot) in bv.iter_mut().enumerate() {
+            // SAFETY: v*LANES + LANES <= NR, inside this step's row of the sliver.
+            *slot = V::load(b.add(v * V::LANES));
+        }
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: r < MR, inside this step's column of the A sliver.
+            let av = V::splat(*a.add(r));
+            for (x, &bb) in row.iter_mut().zip(&bv) {
+                *x = V::fma(av, bb, *x);
+            }
+        }
+        // SAFETY: after kc steps the pointers end one past the slivers.
+        a = a.add(MR);
+        b = b.add(nr);
+    }
+    let (alpha, beta) = (V::splat(alpha), V::splat(beta));
+    for (r, row) in acc.iter().enumerate() {
+        for (v, &x) in row.iter().enumerate() {
+            // SAFETY: r < MR and v*LANES + LANES <= NR: inside the C tile.
+            let p = c.add(r * ldc + v * V::LANES);
+            let mut y = V::mul(x, alpha);
+            if !beta_is_zero {
+                y = V::fma(V::load(p), beta, y);
+            }
+            V::store(p, y);
+        }
+    }
+}
+
+/// The signature every compiled micro-kernel has; see [`microkernel`] for the
+/// contract. `beta_is_zero` is passed separately so NaN·0 never reads C.
+pub type KernelFn<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, T, T, bool);
+
+/// A compiled micro-kernel and its tile shape.
+#[derive(Clone, Copy)]
+pub struct Kernel<T> {
+    pub mr: usize,
+    pub nr: usize,
+    pub run: KernelFn<T>,
+    pub name: &'static str,
+    /// SIMD block transpose for packing transposed operands, if this ISA has one.
+    pub transpose: Option<super::pack::Transpose<T>>,
+    /// The instruction set it is compiled for (the GEMV loops follow it).
+    pub simd: Simd,
+}
+
+/// Declares a `#[target_feature]` wrapper around `microkernel` per tile shape.
+/// Used by the per-ISA files so each shape is declared once.
+macro_rules! kernels {
+    ($features:literal, $vec:ty, $elem:ty: $($name:ident = $mr:literal x $nv:literal),+ $(,)?) => {
+        $(
+            /// # Safety
+            /// See `kernel::microkernel`; the CPU must have the listed features.
+            #[target_feature(enable = $features)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn $name(kc: usize, a: *const $elem, b: *const $elem, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
+                // SAFETY: forwarded contract; this function has the features `$vec` needs.
+                unsafe { super::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, c, ldc, alpha, beta, bz) }
+            }
+        )+
+    };
+    (baseline, $vec:ty, $elem:ty: $($name:ident = $mr:literal x $nv:literal),+ $(,)?) => {
+        $(
+            /// # Safety
+            /// See `kernel::microkernel`.
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn $name(kc: usize, a: *const $elem, b: *const $elem, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
+                // SAFETY: forwarded contract; `$vec` needs no target features.
+                unsafe { super::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, c, ldc, alpha, beta, bz) }
+            }
+        )+
+    };
+}
+pub(crate) use kernels;
+
+/// Element types with compiled micro-kernels.
+pub trait GemmElem: crate::cpu::Float + Send + Sync {
+    /// The kernel used for `simd` (callers pass a level the CPU supports).
+    fn kernel(simd: Simd) -> Kernel<Self>;
+    /// Every compiled kernel of this type for `simd`, for tests and tuning.
+    fn candidates(simd: Simd) -> Vec<Kernel<Self>>;
+    /// This thread's packing buffer (empty if a call on this thread is
+    /// already using it: rayon may run a nested GEMM while one waits).
+    fn take_workspace() -> Vec<Self>;
+    /// Returns the buffer for the next call on this thread.
+    fn give_workspace(ws: Vec<Self>);
+}
+
+/// Packing buffers larger than this are freed after the call instead of kept.
+const KEEP_WORKSPACE_BYTES: usize = 32 << 20;
+
+macro_rules! workspace {
+    ($ws:ident) => {
+        fn take_workspace() -> Vec<Self> {
+            $ws.with(|w| w.take())
+        }
+        fn give_workspace(ws: Vec<Self>) {
+            if ws.capacity() * std::mem::size_of::<Self>() <= KEEP_WORKSPACE_BYTES {
+                $ws.with(|w| {
+                    let old = w.take();
+                    w.set(if old.capacity() > ws.capacity() {
+                        old
+                    } else {
+                        ws
+                    })
+                });
+            }
+        }
+    };
+}
+
+macro_rules! k {
+    ($m:ident :: $f:ident, $mr:literal, $nr:literal) => {
+        Kernel {
+            mr: $mr,
+            nr: $nr,
+            run: super::$m::$f,
+            name: stringify!($f),
+            transpose: None,
+            simd: Simd::Scalar,
+        }
+    };
+    ($m:ident :: $f:ident, $mr:literal, $nr:literal, $tr:expr) => {
+        Kernel {
+            mr: $mr,
+            nr: $nr,
+            run: super::$m::$f,
+            name: stringify!($f),
+            transpose: Some($tr),
+            simd: Simd::Scalar,
+        }
+    };
+}
+
+thread_local! {
+    static WS32: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    static WS64: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl GemmElem for f32 {
+    workspace!(WS32);
+    fn kernel(simd: Simd) -> Kernel<f32> {
+        Self::candidates(simd)[0]
+    }
+    fn candidates(simd: Simd) -> Vec<Kernel<f32>> {
+        let mut v = match simd {
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => vec![
+                k!(
+                    kernel_avx512::s12x32,
+                    12,
+                    32,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+                k!(
+                    kernel_avx512::s8x48,
+                    8,
+                    48,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+                k!(
+                    kernel_avx512::s14x32,
+                    14,
+                    32,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+                k!(
+                    kernel_avx512::s6x64,
+                    6,
+                    64,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+            ],
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => vec![
+                k!(
+                    kernel_avx2::s6x16,
+                    6,
+                    16,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+                k!(
+                    kernel_avx2::s4x24,
+                    4,
+                    24,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
+            ],
+            _ => vec![k!(kernel_scalar::s4x16, 4, 16)],
+        };
+        v.iter_mut().for_each(|k| {
+            k.simd = if cfg!(target_arch = "x86_64") {
+                simd
+            } else {
+                Simd::Scalar
+            }
+        });
+        v
+    }
+}
+
+impl GemmElem for f64 {
+    workspace!(WS64);
+    fn kernel(simd: Simd) -> Kernel<f64> {
+        Self::candidates(simd)[0]
+    }
+    fn candidates(simd: Simd) -> Vec<Kernel<f64>> {
+        let mut v = match simd {
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => vec![
+                k!(
+                    kernel_avx512::d12x16,
+                    12,
+                    16,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
+                k!(
+                    kernel_avx512::d8x24,
+                    8,
+                    24,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
+                k!(
+                    kernel_avx512::d14x16,
+                    14,
+                    16,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
+            ],
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => vec![
+                k!(
+                    kernel_avx2::d6x8,
+                    6,
+                    8,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
+                k!(
+                    kernel_avx2::d4x12,
+                    4,
+                    12,
+                    (4, super::kernel_avx2::transpose4_f64)
+                ),
+            ],
+            _ => vec![k!(kernel_scalar::d4x8, 4, 8)],
+        };
+        v.iter_mut().for_each(|k| {
+            k.simd = if cfg!(target_arch = "x86_64") {
+                simd
+            } else {
+                Simd::Scalar
+            }
+        });
+        v
+    }
+}
