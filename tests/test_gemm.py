@@ -211,12 +211,13 @@ def test_fma_peak_and_config():
 
 
 def test_bench_gemm_smoke():
-    from dlcore.bench.gemm import format_gemm, format_peak, gemm, peak
+    from dlcore.bench.gemm import format_gemm, format_peak, gemm, peak, wait_quiet
 
     rows, ctx = gemm(threads=1, repeat=1, sizes=[48], min_time=0.001)
     assert rows[0]["shape"] == "48x48x48" and rows[0]["gflops_dlcore"] > 0
     assert "% peak" in format_gemm(rows, ctx)
     assert "avx" in format_peak(peak(1, seconds=0.002, repeat=1)) or _core.simd_level() == "scalar"
+    assert wait_quiet(0.0, busy=1.01) is True  # any load is below 101%
 
 
 def test_bench_cli_peak():

@@ -87,6 +87,36 @@ def format_peak(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _cpu_busy(interval: float = 0.5) -> float | None:
+    """Fraction of all CPUs busy over `interval` s while this process sleeps
+    (so: other processes' load), from /proc/stat; None where unavailable."""
+
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v), idle
+
+    try:
+        t0, i0 = sample()
+        time.sleep(interval)
+        t1, i1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1.0 - (i1 - i0) / max(t1 - t0, 1)
+
+
+def wait_quiet(max_wait: float, busy: float = 0.08) -> bool:
+    """Wait (up to `max_wait` s) until other processes use under `busy` of the CPUs."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        b = _cpu_busy()
+        if b is None or b < busy:
+            return True
+        if time.monotonic() > deadline:
+            return False
+
+
 def time_libs(steps, repeat: int, min_time: float, pause: float) -> list[float]:
     """Best-of-`repeat` seconds per call of each step, repetitions interleaved
     (a, b, c, a, b, c, ...) with `pause` seconds and one untimed call before
@@ -139,8 +169,11 @@ def gemm(
     dtype: str = "float32",
     paths: bool = False,
     min_time: float = 0.05,
+    quiet: float = 0.0,
 ) -> tuple[list[dict], dict]:
-    """One row per shape (m, k, n); returns (rows, context)."""
+    """One row per shape (m, k, n); returns (rows, context). With `quiet` > 0,
+    the peak probe and each shape first wait up to that many seconds for the
+    other processes on the machine to go idle (row["quiet"] says if they did)."""
     import dlcore
     from dlcore import _core
 
@@ -150,8 +183,9 @@ def gemm(
     np_threads = _numpy_threads(threads)
     shapes = [(n, n, n) for n in (sizes or SQUARE)] + ([] if sizes else list(TRAINING))
     path = _core.simd_level()
-    peak_n = _core.fma_peak(path, 0.1, repeat)[1]
     pause = PAUSE if threads > 1 else 0.0
+    peak_quiet = wait_quiet(quiet) if quiet else None
+    peak_n = _core.fma_peak(path, 0.1, repeat)[1]
     rows = []
     rng = np.random.default_rng(0)
     for m, k, n in shapes:
@@ -164,6 +198,7 @@ def gemm(
 
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             steps.append(lambda: torch.mm(ta, tb))
+        was_quiet = wait_quiet(quiet) if quiet else None
         timed = time_libs(steps, repeat, min_time, pause)
         flops = 2.0 * m * n * k
         row = {
@@ -174,6 +209,7 @@ def gemm(
             "gflops_dlcore": flops / timed[0] / 1e9,
             "gflops_numpy": flops / timed[1] / 1e9,
             "gflops_torch": flops / timed[2] / 1e9 if with_torch else None,
+            "quiet": was_quiet,
         }
         row["pct_peak"] = 100.0 * row["gflops_dlcore"] / peak_n if dtype == "float32" else None
         if paths and path == "avx512":
@@ -182,9 +218,18 @@ def gemm(
         rows.append(row)
     lin = None
     if not sizes:
+        if quiet:
+            wait_quiet(quiet)
         timed = time_libs(_linear_steps(with_torch), repeat, min_time, pause)
         lin = {"dlcore_s": timed[0], "torch_s": timed[1] if with_torch else None}
-    ctx = {"threads": threads, "path": path, "peak_n": peak_n, "numpy_threads_set": np_threads, "dtype": dtype, "linear": lin}
+    # the probe again at the end: the better of the two is the machine's peak
+    # (a busy neighbour can only lower it)
+    if quiet:
+        wait_quiet(quiet)
+    peak_n = max(peak_n, _core.fma_peak(path, 0.1, repeat)[1])
+    for r in rows:
+        r["pct_peak"] = 100.0 * r["gflops_dlcore"] / peak_n if dtype == "float32" else None
+    ctx = {"threads": threads, "path": path, "peak_n": peak_n, "peak_quiet": peak_quiet, "numpy_threads_set": np_threads, "dtype": dtype, "linear": lin}
     return rows, ctx
 
 
@@ -197,6 +242,11 @@ def format_gemm(rows: list[dict], ctx: dict) -> str:
         f"kernel {cfg['kernel']} (MRxNR {cfg['mr']}x{cfg['nr']}, KC {cfg['kc']}, NC {cfg['nc']})  |  "
         f"FMA peak ({ctx['threads']} threads, f32) {ctx['peak_n']:.1f} GFLOP/s"
     )
+    if ctx.get("peak_quiet") is not None:
+        noisy = [r["shape"] for r in rows if r.get("quiet") is False]
+        head += "\nwaited for an idle machine before each row" + (
+            f"; still busy for {', '.join(noisy)}" if noisy else "" if ctx["peak_quiet"] else "; busy for the peak probe"
+        )
     if not ctx["numpy_threads_set"]:
         head += "  |  numpy: its own thread count"
     paths = any("gflops_avx2_rust" in r for r in rows)
@@ -239,11 +289,12 @@ def main(argv) -> int:
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--paths", action="store_true", help="also time the AVX-512 and AVX2 paths inside Rust")
     p.add_argument("--min-time", type=float, default=0.05)
+    p.add_argument("--quiet", type=float, default=0.0, metavar="S", help="wait up to S s for an idle machine before each row")
     args = p.parse_args(argv)
     if args.what == "peak":
         print(format_peak(peak(args.threads, repeat=args.repeat)))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
-    rows, ctx = gemm(args.threads, args.repeat, sizes, args.dtype, args.paths, args.min_time)
+    rows, ctx = gemm(args.threads, args.repeat, sizes, args.dtype, args.paths, args.min_time, args.quiet)
     print(format_gemm(rows, ctx))
     return 0

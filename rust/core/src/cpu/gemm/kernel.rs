@@ -34,6 +34,7 @@ pub fn supported(simd: Simd) -> bool {
 /// A SIMD register of `LANES` elements. Every method is `unsafe` because the
 /// x86 implementations are only valid inside functions compiled with their
 /// target features; pointer arguments must be valid for `LANES` elements.
+#[allow(clippy::missing_safety_doc)] // the contract is the trait's, above
 pub trait Vector: Copy {
     type E: Copy;
     const LANES: usize;

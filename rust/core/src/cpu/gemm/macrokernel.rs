@@ -37,6 +37,9 @@ pub(super) fn compute<T: GemmElem>(
         let (ti, tj) = (t / tn, t % tn);
         let (s0, s1) = (ms * ti / tm, ms * (ti + 1) / tm);
         let (t0, t1) = (ns * tj / tn, ns * (tj + 1) / tn);
+        // capture the Sync wrapper, not its raw-pointer field (edition 2021
+        // closures capture fields separately)
+        #[allow(clippy::redundant_locals)]
         let cp = cp;
         // The (ti, tj) ranges partition the tile grid, so tasks write
         // disjoint tiles of C (the contract `tiles` relies on).
