@@ -41,6 +41,8 @@ pub fn map_binary<T: Element, U: Element>(
     let (ba, bb) = (a.storage.cpu().slice::<T>(), b.storage.cpu().slice::<T>());
     let same_a = a.shape == shape && a.is_contiguous();
     let same_b = b.shape == shape && b.is_contiguous();
+    // an expanded scalar (every stride 0, e.g. the gradient of a sum) reads one element
+    let scalar = |t: &Tensor| t.numel() >= 1 && t.strides.iter().all(|&st| st == 0);
     let out: Vec<U> = if same_a && same_b {
         let (x, y) = (&ba[a.offset..a.offset + n], &bb[b.offset..b.offset + n]);
         if n >= PAR_MIN {
@@ -48,12 +50,20 @@ pub fn map_binary<T: Element, U: Element>(
         } else {
             x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
         }
-    } else if same_a && b.numel() == 1 {
-        let q = bb[b.offset];
-        ba[a.offset..a.offset + n].iter().map(|&p| f(p, q)).collect()
-    } else if same_b && a.numel() == 1 {
-        let p = ba[a.offset];
-        bb[b.offset..b.offset + n].iter().map(|&q| f(p, q)).collect()
+    } else if same_a && (b.numel() == 1 || scalar(b)) {
+        let (q, x) = (bb[b.offset], &ba[a.offset..a.offset + n]);
+        if n >= PAR_MIN {
+            super::install(|| x.par_iter().map(|&p| f(p, q)).collect())
+        } else {
+            x.iter().map(|&p| f(p, q)).collect()
+        }
+    } else if same_b && (a.numel() == 1 || scalar(a)) {
+        let (p, y) = (ba[a.offset], &bb[b.offset..b.offset + n]);
+        if n >= PAR_MIN {
+            super::install(|| y.par_iter().map(|&q| f(p, q)).collect())
+        } else {
+            y.iter().map(|&q| f(p, q)).collect()
+        }
     } else if let (true, Some(len)) = (same_a, trailing_block(b, shape).filter(|&l| l > 0)) {
         let y = &bb[b.offset..b.offset + len];
         let mut out = Vec::with_capacity(n);
@@ -71,9 +81,26 @@ pub fn map_binary<T: Element, U: Element>(
     } else {
         let sa = broadcast_strides(&a.shape, &a.strides, shape);
         let sb = broadcast_strides(&b.shape, &b.strides, shape);
-        let mut out = Vec::with_capacity(n);
-        for_each_offset2(shape, &sa, a.offset, &sb, b.offset, |i, j| out.push(f(ba[i], bb[j])));
-        out
+        if n >= PAR_MIN && shape.len() > 1 && shape[0] > 1 {
+            // one task per index of the outermost dim, each walking the rest
+            let inner = n / shape[0];
+            let mut out = vec![U::zero(); n];
+            super::install(|| {
+                out.par_chunks_mut(inner).enumerate().for_each(|(i0, chunk)| {
+                    let mut k = 0;
+                    let (oa, ob) = (a.offset + i0 * sa[0], b.offset + i0 * sb[0]);
+                    for_each_offset2(&shape[1..], &sa[1..], oa, &sb[1..], ob, |i, j| {
+                        chunk[k] = f(ba[i], bb[j]);
+                        k += 1;
+                    });
+                })
+            });
+            out
+        } else {
+            let mut out = Vec::with_capacity(n);
+            for_each_offset2(shape, &sa, a.offset, &sb, b.offset, |i, j| out.push(f(ba[i], bb[j])));
+            out
+        }
     };
     Tensor::from_vec_unchecked(out, shape)
 }

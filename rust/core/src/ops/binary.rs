@@ -4,7 +4,6 @@
 use super::{same_device, sum_to, unary};
 use crate::autograd::{needs_grad, record};
 use crate::cpu::elementwise::map_binary;
-use crate::cpu::Float;
 use crate::error::{Error, Result};
 use crate::tensor::{broadcast_shapes, promote, DType, Tensor};
 
@@ -33,37 +32,50 @@ impl BinOp {
     }
 }
 
-fn float_fn<T: Float>(op: BinOp) -> fn(T, T) -> T {
-    match op {
-        BinOp::Add => |a, b| a + b,
-        BinOp::Sub => |a, b| a - b,
-        BinOp::Mul => |a, b| a * b,
-        BinOp::Div => |a, b| a / b,
-        // torch computes x**0.5 as sqrt (so (-inf)**0.5 is nan, not inf)
-        BinOp::Pow => |a, b| {
-            if b.to_f64() == 0.5 {
-                a.sqrt()
-            } else if b.to_f64() == -0.5 {
-                T::one() / a.sqrt()
-            } else {
-                a.powf(b)
+// Each op's element function is bound in its own match arm so the kernel is
+// monomorphised per op: a `fn` pointer called per element blocks inlining and
+// vectorisation (measured: 5x slower on 1.6M elements).
+macro_rules! with_float_fn {
+    ($op:expr, $T:ty, $f:ident => $body:expr) => {
+        match $op {
+            BinOp::Add => { let $f = |a: $T, b: $T| a + b; $body }
+            BinOp::Sub => { let $f = |a: $T, b: $T| a - b; $body }
+            BinOp::Mul => { let $f = |a: $T, b: $T| a * b; $body }
+            BinOp::Div => { let $f = |a: $T, b: $T| a / b; $body }
+            // torch computes x**0.5 as sqrt (so (-inf)**0.5 is nan, not inf)
+            BinOp::Pow => {
+                let $f = |a: $T, b: $T| {
+                    if b == 0.5 {
+                        a.sqrt()
+                    } else if b == -0.5 {
+                        1.0 / a.sqrt()
+                    } else {
+                        a.powf(b)
+                    }
+                };
+                $body
             }
-        },
-        BinOp::Maximum => |a, b| if a.is_nan() || a > b { a } else { b },
-        BinOp::Minimum => |a, b| if a.is_nan() || a < b { a } else { b },
-    }
+            BinOp::Maximum => { let $f = |a: $T, b: $T| if a.is_nan() || a > b { a } else { b }; $body }
+            BinOp::Minimum => { let $f = |a: $T, b: $T| if a.is_nan() || a < b { a } else { b }; $body }
+        }
+    };
 }
 
-fn int_fn(op: BinOp) -> fn(i64, i64) -> i64 {
-    match op {
-        BinOp::Add => |a, b| a.wrapping_add(b),
-        BinOp::Sub => |a, b| a.wrapping_sub(b),
-        BinOp::Mul => |a, b| a.wrapping_mul(b),
-        BinOp::Div => |a, b| a / b, // unreachable: int division promotes to float
-        BinOp::Pow => |a, b| if b < 0 { 0 } else { a.wrapping_pow(b.min(u32::MAX as i64) as u32) },
-        BinOp::Maximum => |a, b| a.max(b),
-        BinOp::Minimum => |a, b| a.min(b),
-    }
+macro_rules! with_int_fn {
+    ($op:expr, $f:ident => $body:expr) => {
+        match $op {
+            BinOp::Add => { let $f = |a: i64, b: i64| a.wrapping_add(b); $body }
+            BinOp::Sub => { let $f = |a: i64, b: i64| a.wrapping_sub(b); $body }
+            BinOp::Mul => { let $f = |a: i64, b: i64| a.wrapping_mul(b); $body }
+            BinOp::Div => { let $f = |a: i64, b: i64| if b == 0 { 0 } else { a / b }; $body } // int division promotes to float first
+            BinOp::Pow => {
+                let $f = |a: i64, b: i64| if b < 0 { 0 } else { a.wrapping_pow(b.min(u32::MAX as i64) as u32) };
+                $body
+            }
+            BinOp::Maximum => { let $f = |a: i64, b: i64| a.max(b); $body }
+            BinOp::Minimum => { let $f = |a: i64, b: i64| a.min(b); $body }
+        }
+    };
 }
 
 /// The dtype the op computes in and returns.
@@ -80,8 +92,8 @@ fn compute(op: BinOp, a: &Tensor, b: &Tensor, shape: &[usize], dtype: DType) -> 
     let a = unary::to_dtype(a, dtype)?;
     let b = unary::to_dtype(b, dtype)?;
     Ok(match dtype {
-        DType::F32 => map_binary(&a, &b, shape, float_fn::<f32>(op)),
-        DType::F64 => map_binary(&a, &b, shape, float_fn::<f64>(op)),
+        DType::F32 => with_float_fn!(op, f32, f => map_binary(&a, &b, shape, f)),
+        DType::F64 => with_float_fn!(op, f64, f => map_binary(&a, &b, shape, f)),
         DType::I64 => {
             if matches!(op, BinOp::Pow) {
                 // torch raises for negative integer exponents
@@ -89,7 +101,7 @@ fn compute(op: BinOp, a: &Tensor, b: &Tensor, shape: &[usize], dtype: DType) -> 
                     return Err(Error::runtime("pow: integers to negative integer powers are not allowed."));
                 }
             }
-            map_binary(&a, &b, shape, int_fn(op))
+            with_int_fn!(op, f => map_binary(&a, &b, shape, f))
         }
         DType::Bool => match op {
             BinOp::Add | BinOp::Maximum => map_binary(&a, &b, shape, |x: bool, y: bool| x | y),
@@ -204,15 +216,17 @@ pub enum CmpOp {
     Ge,
 }
 
-fn cmp_fn<T: PartialOrd>(op: CmpOp) -> fn(T, T) -> bool {
-    match op {
-        CmpOp::Eq => |a, b| a == b,
-        CmpOp::Ne => |a, b| a != b,
-        CmpOp::Lt => |a, b| a < b,
-        CmpOp::Le => |a, b| a <= b,
-        CmpOp::Gt => |a, b| a > b,
-        CmpOp::Ge => |a, b| a >= b,
-    }
+macro_rules! with_cmp_fn {
+    ($op:expr, $T:ty, $f:ident => $body:expr) => {
+        match $op {
+            CmpOp::Eq => { let $f = |a: $T, b: $T| a == b; $body }
+            CmpOp::Ne => { let $f = |a: $T, b: $T| a != b; $body }
+            CmpOp::Lt => { let $f = |a: $T, b: $T| a < b; $body }
+            CmpOp::Le => { let $f = |a: $T, b: $T| a <= b; $body }
+            CmpOp::Gt => { let $f = |a: $T, b: $T| a > b; $body }
+            CmpOp::Ge => { let $f = |a: $T, b: $T| a >= b; $body }
+        }
+    };
 }
 
 /// Comparisons return bool tensors and are not differentiable.
@@ -223,7 +237,7 @@ pub fn compare(op: CmpOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let dtype = promote(a.dtype, a.ndim() == 0, b.dtype, b.ndim() == 0);
     let a = unary::to_dtype(a, dtype)?;
     let b = unary::to_dtype(b, dtype)?;
-    Ok(crate::with_dtype!(dtype, T => map_binary(&a, &b, &shape, cmp_fn::<T>(op))))
+    Ok(crate::with_dtype!(dtype, T => with_cmp_fn!(op, T, f => map_binary(&a, &b, &shape, f))))
 }
 
 /// `where(cond, a, b)`: a where cond is true, else b; broadcasts all three.

@@ -3,7 +3,6 @@
 use super::binary::{compare, mul, CmpOp};
 use crate::autograd::{is_grad_enabled, needs_grad, record};
 use crate::cpu::elementwise::{map_binary, map_unary};
-use crate::cpu::Float;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Element, Tensor};
 
@@ -44,26 +43,29 @@ impl UnaryOp {
     }
 }
 
-fn float_fn<T: Float>(op: UnaryOp) -> fn(T) -> T {
-    match op {
-        UnaryOp::Neg => |x| -x,
-        UnaryOp::Exp => |x| x.exp(),
-        UnaryOp::Log => |x| x.ln(),
-        UnaryOp::Sqrt => |x| x.sqrt(),
-        UnaryOp::Rsqrt => |x| T::one() / x.sqrt(),
-        UnaryOp::Abs => |x| x.abs(),
-        UnaryOp::Sin => |x| x.sin(),
-        UnaryOp::Cos => |x| x.cos(),
-        UnaryOp::Tanh => |x| x.tanh(),
-        UnaryOp::Sigmoid => |x| T::one() / (T::one() + (-x).exp()),
-        UnaryOp::Relu => |x| if x > T::zero() { x } else if x.is_nan() { x } else { T::zero() },
-    }
+// One match arm per op so each kernel is monomorphised (see binary.rs).
+macro_rules! with_float_fn {
+    ($op:expr, $T:ty, $f:ident => $body:expr) => {
+        match $op {
+            UnaryOp::Neg => { let $f = |x: $T| -x; $body }
+            UnaryOp::Exp => { let $f = |x: $T| x.exp(); $body }
+            UnaryOp::Log => { let $f = |x: $T| x.ln(); $body }
+            UnaryOp::Sqrt => { let $f = |x: $T| x.sqrt(); $body }
+            UnaryOp::Rsqrt => { let $f = |x: $T| 1.0 / x.sqrt(); $body }
+            UnaryOp::Abs => { let $f = |x: $T| x.abs(); $body }
+            UnaryOp::Sin => { let $f = |x: $T| x.sin(); $body }
+            UnaryOp::Cos => { let $f = |x: $T| x.cos(); $body }
+            UnaryOp::Tanh => { let $f = |x: $T| x.tanh(); $body }
+            UnaryOp::Sigmoid => { let $f = |x: $T| 1.0 / (1.0 + (-x).exp()); $body }
+            UnaryOp::Relu => { let $f = |x: $T| if x > 0.0 || x.is_nan() { x } else { 0.0 }; $body }
+        }
+    };
 }
 
 fn compute(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     Ok(match x.dtype {
-        DType::F32 => map_unary(x, float_fn::<f32>(op)),
-        DType::F64 => map_unary(x, float_fn::<f64>(op)),
+        DType::F32 => with_float_fn!(op, f32, f => map_unary(x, f)),
+        DType::F64 => with_float_fn!(op, f64, f => map_unary(x, f)),
         DType::I64 => match op {
             UnaryOp::Neg => map_unary(x, |v: i64| v.wrapping_neg()),
             UnaryOp::Abs => map_unary(x, |v: i64| v.wrapping_abs()),
