@@ -180,13 +180,23 @@ def time_step(step, repeat: int = 5, min_time: float = 0.05, warmup: int = 5) ->
     return min(_batch(step, n) for _ in range(max(1, repeat))), n
 
 
-def time_steps(steps, repeat: int = 5, min_time: float = 0.05, warmup: int = 5) -> list[tuple[float, int]]:
+# Pause before each timed batch: torch's OpenMP workers keep spinning for a
+# while after a call and would steal the cores from whichever library runs
+# next (measured: without it the two libraries' times came out equal).
+PAUSE_S = 0.2
+
+
+def time_steps(steps, repeat: int = 5, min_time: float = 0.05, warmup: int = 5, pause: float = PAUSE_S) -> list[tuple[float, int]]:
     """Like time_step for several steps, with their repetitions interleaved
-    (a, b, a, b, ...) so a noisy neighbour hurts every library alike."""
+    (a, b, a, b, ...) so a noisy neighbour hurts every library alike; each
+    timed batch follows `pause` seconds and one untimed call."""
     ns = [_calibrate(s, min_time, warmup) for s in steps]
     best = [float("inf")] * len(steps)
     for _ in range(max(1, repeat)):
         for i, (s, n) in enumerate(zip(steps, ns)):
+            if pause:
+                time.sleep(pause)
+                s()
             best[i] = min(best[i], _batch(s, n))
     return list(zip(best, ns))
 

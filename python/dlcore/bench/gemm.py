@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from . import _batch, _calibrate, _have_torch, cpu_model, set_threads
+from . import _have_torch, cpu_model, set_threads, time_steps
 
 # Seconds to wait before timing a library when several threads run: torch's
 # OpenMP (KMP_BLOCKTIME 200 ms) and OpenBLAS keep their workers spinning
@@ -118,18 +118,8 @@ def wait_quiet(max_wait: float, busy: float = 0.08) -> bool:
 
 
 def time_libs(steps, repeat: int, min_time: float, pause: float) -> list[float]:
-    """Best-of-`repeat` seconds per call of each step, repetitions interleaved
-    (a, b, c, a, b, c, ...) with `pause` seconds and one untimed call before
-    each timed batch."""
-    ns = [_calibrate(s, min_time, 2) for s in steps]
-    best = [float("inf")] * len(steps)
-    for _ in range(max(1, repeat)):
-        for i, (step, n) in enumerate(zip(steps, ns)):
-            if pause:
-                time.sleep(pause)
-                step()
-            best[i] = min(best[i], _batch(step, n))
-    return best
+    """Best-of-`repeat` seconds per call of each step (see ``time_steps``)."""
+    return [t for t, _ in time_steps(steps, repeat, min_time, warmup=2, pause=pause)]
 
 
 def _linear_steps(with_torch: bool):
