@@ -280,32 +280,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, spec: ConvSpec) -> Res
         let v = grid_from_image(&xc.data::<T>(), &wc.data::<T>(), bias.as_deref(), geo);
         Tensor::from_vec_unchecked(v, &out_shape)
     });
-    let mut inputs = vec![x, w];
-    if let Some(b) = b {
-        inputs.push(b);
-    }
-    if !needs_grad(&inputs) {
-        return Ok(out);
-    }
-    let (rx, rw) = (x.requires_grad(), w.requires_grad());
-    let (bias_t, dt) = (b.cloned(), x.dtype);
-    let (x_shape, w_shape) = (x.shape.clone(), w.shape.clone());
-    let back = move |gout: &Tensor| -> Result<Vec<Option<Tensor>>> {
-        let gy = contiguous_data(gout)?;
-        let (dx, dw) = float_dispatch!(dt, op, T => {
-            let gyv = gy.data::<T>();
-            let dx = if rx { Some(Tensor::from_vec_unchecked(image_from_grid(&gyv, &wc.data::<T>(), geo), &x_shape)) } else { None };
-            let dw = if rw { Some(Tensor::from_vec_unchecked(filter_grad(&xc.data::<T>(), &gyv, geo), &w_shape)) } else { None };
-            (dx, dw)
-        });
-        let mut grads = vec![dx, dw];
-        if let Some(b) = &bias_t {
-            grads.push(if b.requires_grad() { Some(bias_grad(gout, b)?) } else { None });
-        }
-        Ok(grads)
-    };
-    let saved = inputs.clone();
-    Ok(record(out, "Conv2d", &inputs, &saved, Box::new(back)))
+    record_conv(out, "Conv2d", x, w, b, (xc, wc), geo, false)
 }
 
 /// `conv_transpose2d(x, w, b)`: x (N, Cin, H, W), w (Cin, Cout/groups, kh, kw);
@@ -360,6 +335,23 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, spec: ConvSp
         Some(bias) => super::add(&out, &shape::reshape(&bias.detach(), &[1, cout as i64, 1, 1])?)?,
         None => out,
     };
+    record_conv(out.detach(), "ConvTranspose2d", x, w, b, (xc, wc), geo, true)
+}
+
+/// Records the backward of either convolution. For conv2d the input is the
+/// image and the gradient the grid; for the transposed one the roles swap,
+/// so the same three kernels serve both.
+#[allow(clippy::too_many_arguments)]
+fn record_conv(
+    out: Tensor,
+    name: &'static str,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    (xc, wc): (Tensor, Tensor),
+    geo: Geo,
+    transposed: bool,
+) -> Result<Tensor> {
     let mut inputs = vec![x, w];
     if let Some(b) = b {
         inputs.push(b);
@@ -372,11 +364,11 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, spec: ConvSp
     let (x_shape, w_shape) = (x.shape.clone(), w.shape.clone());
     let back = move |gout: &Tensor| -> Result<Vec<Option<Tensor>>> {
         let gy = contiguous_data(gout)?;
-        let (dx, dw) = float_dispatch!(dt, op, T => {
-            let gyv = gy.data::<T>();
-            let dx = if rx { Some(Tensor::from_vec_unchecked(grid_from_image(&gyv, &wc.data::<T>(), None, geo), &x_shape)) } else { None };
-            let dw = if rw { Some(Tensor::from_vec_unchecked(filter_grad(&gyv, &xc.data::<T>(), geo), &w_shape)) } else { None };
-            (dx, dw)
+        let (dx, dw) = float_dispatch!(dt, name, T => {
+            let (gyv, xv, wv) = (gy.data::<T>(), xc.data::<T>(), wc.data::<T>());
+            let dx = rx.then(|| if transposed { grid_from_image(&gyv, &wv, None, geo) } else { image_from_grid(&gyv, &wv, geo) });
+            let dw = rw.then(|| if transposed { filter_grad(&gyv, &xv, geo) } else { filter_grad(&xv, &gyv, geo) });
+            (dx.map(|v| Tensor::from_vec_unchecked(v, &x_shape)), dw.map(|v| Tensor::from_vec_unchecked(v, &w_shape)))
         });
         let mut grads = vec![dx, dw];
         if let Some(b) = &bias_t {
@@ -385,5 +377,5 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, spec: ConvSp
         Ok(grads)
     };
     let saved = inputs.clone();
-    Ok(record(out.detach(), "ConvTranspose2d", &inputs, &saved, Box::new(back)))
+    Ok(record(out, name, &inputs, &saved, Box::new(back)))
 }
