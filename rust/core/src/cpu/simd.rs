@@ -103,3 +103,27 @@ multiversion! {
         s
     }
 }
+
+multiversion! {
+    /// Σ x in 8 independent partial sums (so it vectorises).
+    pub fn sum<T>(x: &[T]) -> T {
+        let mut acc = [T::zero(); 8];
+        let chunks = x.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for k in 0..8 {
+                acc[k] = acc[k] + c[k];
+            }
+        }
+        tail.iter().fold(acc.iter().fold(T::zero(), |p, &q| p + q), |p, &q| p + q)
+    }
+}
+
+multiversion! {
+    /// y += a for every element.
+    pub fn add_scalar<T>(y: &mut [T], a: T) -> () {
+        for v in y.iter_mut() {
+            *v = *v + a;
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! in size, and these layers run once per network on small maps.
 
 use super::{per_plane, Geom};
+use crate::cpu::simd::{add_scalar, sum};
 use crate::cpu::{Float, PAR_MIN};
 use rayon::prelude::*;
 
@@ -21,9 +22,7 @@ pub fn adaptive_avg_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> Vec<T> 
                 let (w0, w1) = adaptive_span(ow, g.iw, g.ow);
                 let mut s = T::zero();
                 for ih in h0..h1 {
-                    for &v in &xp[ih * g.iw + w0..ih * g.iw + w1] {
-                        s = s + v;
-                    }
+                    s = s + sum(&xp[ih * g.iw + w0..ih * g.iw + w1]);
                 }
                 yp[oh * g.ow + ow] = s / T::from_f64(((h1 - h0) * (w1 - w0)) as f64);
             }
@@ -41,9 +40,7 @@ pub fn adaptive_avg_pool2d_backward<T: Float>(gy: &[T], planes: usize, g: Geom) 
                 let (w0, w1) = adaptive_span(ow, g.iw, g.ow);
                 let v = gp[oh * g.ow + ow] / T::from_f64(((h1 - h0) * (w1 - w0)) as f64);
                 for ih in h0..h1 {
-                    for xv in &mut xp[ih * g.iw + w0..ih * g.iw + w1] {
-                        *xv = *xv + v;
-                    }
+                    add_scalar(&mut xp[ih * g.iw + w0..ih * g.iw + w1], v);
                 }
             }
         }
