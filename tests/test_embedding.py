@@ -3,7 +3,7 @@
 
 import numpy as np
 import pytest
-from helpers import check_op, import_torch, nograd
+from helpers import check_op, import_torch
 
 import dlcore
 import dlcore.nn as nn

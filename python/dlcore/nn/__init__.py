@@ -54,3 +54,6 @@ __all__ += [*_act_all, *_pool_all, *_up_all, "BatchNorm1d", "BatchNorm2d", "util
 from .normalization_seq import Embedding, LayerNorm  # noqa: E402
 
 __all__ += ["Embedding", "LayerNorm"]
+from .attention import MultiheadAttention  # noqa: E402
+
+__all__ += ["MultiheadAttention"]

@@ -39,7 +39,13 @@ pub struct LnOut<T> {
     pub rstd: Vec<f64>,
 }
 
-pub fn layer_norm<T: Float>(x: &[T], n: usize, w: Option<&[T]>, b: Option<&[T]>, eps: f64) -> LnOut<T> {
+pub fn layer_norm<T: Float>(
+    x: &[T],
+    n: usize,
+    w: Option<&[T]>,
+    b: Option<&[T]>,
+    eps: f64,
+) -> LnOut<T> {
     let rows = if n == 0 { 0 } else { x.len() / n };
     let mut y = vec![T::zero(); x.len()];
     let mut mean = vec![0.0f64; rows];
@@ -49,7 +55,12 @@ pub fn layer_norm<T: Float>(x: &[T], n: usize, w: Option<&[T]>, b: Option<&[T]>,
     }
     let br = block_rows(n);
     let work = |((yb, xb), (mb, rb)): ((&mut [T], &[T]), (&mut [f64], &mut [f64]))| {
-        for (((yr, xr), m), r) in yb.chunks_mut(n).zip(xb.chunks(n)).zip(mb.iter_mut()).zip(rb.iter_mut()) {
+        for (((yr, xr), m), r) in yb
+            .chunks_mut(n)
+            .zip(xb.chunks(n))
+            .zip(mb.iter_mut())
+            .zip(rb.iter_mut())
+        {
             let (mu, rs) = row_stats(xr, eps);
             *m = mu;
             *r = rs;
@@ -113,7 +124,13 @@ pub fn layer_norm_backward<T: Float>(
         let (mut dw, mut db) = (vec![0.0f64; n], vec![0.0f64; n]);
         let mut xhat = vec![0.0f64; n];
         let mut gh = vec![0.0f64; n];
-        for ((((gxr, gr), xr), &mu), &rs) in gxb.chunks_mut(n).zip(gb.chunks(n)).zip(xb.chunks(n)).zip(mb).zip(rb) {
+        for ((((gxr, gr), xr), &mu), &rs) in gxb
+            .chunks_mut(n)
+            .zip(gb.chunks(n))
+            .zip(xb.chunks(n))
+            .zip(mb)
+            .zip(rb)
+        {
             let (mut sg, mut sgx) = (0.0f64, 0.0f64);
             for j in 0..n {
                 let xh = (xr[j].to_f64() - mu) * rs;
@@ -164,7 +181,14 @@ pub fn layer_norm_backward<T: Float>(
 }
 
 /// Textbook two-pass reference (f64): y and, for a given g, (dx, dγ, dβ).
-pub fn layer_norm_ref(x: &[f64], n: usize, w: &[f64], b: &[f64], eps: f64, g: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn layer_norm_ref(
+    x: &[f64],
+    n: usize,
+    w: &[f64],
+    b: &[f64],
+    eps: f64,
+    g: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
     let rows = x.len() / n;
     let (mut y, mut gx) = (vec![0.0; x.len()], vec![0.0; x.len()]);
     let (mut dw, mut db) = (vec![0.0; n], vec![0.0; n]);
@@ -195,14 +219,22 @@ mod tests {
     #[test]
     fn fused_matches_reference() {
         for &(rows, n) in &[(1usize, 1usize), (3, 7), (5, 64), (700, 65)] {
-            let x: Vec<f64> = (0..rows * n).map(|i| ((i * 7919 % 113) as f64) / 17.0 - 3.0 + 100.0).collect();
-            let g: Vec<f64> = (0..rows * n).map(|i| ((i * 31 % 29) as f64) / 7.0 - 2.0).collect();
+            let x: Vec<f64> = (0..rows * n)
+                .map(|i| ((i * 7919 % 113) as f64) / 17.0 - 3.0 + 100.0)
+                .collect();
+            let g: Vec<f64> = (0..rows * n)
+                .map(|i| ((i * 31 % 29) as f64) / 7.0 - 2.0)
+                .collect();
             let w: Vec<f64> = (0..n).map(|j| 0.5 + j as f64 / 10.0).collect();
             let b: Vec<f64> = (0..n).map(|j| j as f64 / 3.0 - 1.0).collect();
             let (y0, gx0, dw0, db0) = layer_norm_ref(&x, n, &w, &b, 1e-5, &g);
             let o = layer_norm(&x, n, Some(&w), Some(&b), 1e-5);
             let (gx, dw, db) = layer_norm_backward(&g, &x, n, Some(&w), &o.mean, &o.rstd);
-            let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-8 * (1.0 + q.abs()));
+            let close = |a: &[f64], b: &[f64]| {
+                a.iter()
+                    .zip(b)
+                    .all(|(p, q)| (p - q).abs() < 1e-8 * (1.0 + q.abs()))
+            };
             assert!(close(&o.y, &y0) && close(&gx, &gx0) && close(&dw, &dw0) && close(&db, &db0));
         }
     }
