@@ -5,7 +5,7 @@
 //! of scores per thread.
 //!
 //! Forward, per (batch·head, block of BQ query rows), over key tiles of BK:
-//! scores `s = q·k·scale + m`, running max `m_i`, running sum `l_i`, and the
+//! scores `S = Q Kᵀ·scale + M` (one single-threaded BLIS GEMM per tile), running max `m_i`, running sum `l_i`, and the
 //! accumulator rescaled by `exp(m_old − m_new)`; the row logsumexp
 //! `lse_i = m_i + ln l_i` is saved. Under `causal` (top-left aligned,
 //! key j visible to query i iff j ≤ i, as torch) key tiles past the block's
@@ -16,11 +16,13 @@
 //! accumulates dQ, one parallel over key blocks accumulates dK and dV, so no
 //! two threads ever write the same row.
 
-use super::simd::{axpy, dot};
+use super::float::Fma;
+use super::gemm::{gemm_threads, MatRef};
+use super::simd::dot;
 use super::Float;
 use rayon::prelude::*;
 
-const BQ: usize = 16;
+const BQ: usize = 64;
 const BK: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
@@ -49,19 +51,17 @@ struct Ctx<'a, T> {
     sh: AttnShape,
 }
 
-impl<T: Float> Ctx<'_, T> {
-    fn q(&self, b: usize, i: usize) -> &[T] {
-        let e = self.sh.e;
-        &self.q[(b * self.sh.l + i) * e..][..e]
+/// A row-major view starting at `offset` (row stride `rs`, column stride `cs`).
+fn mat<T>(data: &[T], offset: usize, rs: usize, cs: usize) -> MatRef<'_, T> {
+    MatRef {
+        data,
+        offset,
+        rs,
+        cs,
     }
-    fn k(&self, b: usize, j: usize) -> &[T] {
-        let e = self.sh.e;
-        &self.k[(b * self.sh.s + j) * e..][..e]
-    }
-    fn v(&self, b: usize, j: usize) -> &[T] {
-        let ev = self.sh.ev;
-        &self.v[(b * self.sh.s + j) * ev..][..ev]
-    }
+}
+
+impl<T: Float + Fma> Ctx<'_, T> {
     /// Keys visible to query row `i` end before this index (causal limit).
     fn key_end(&self, i: usize) -> usize {
         if self.sh.causal {
@@ -70,19 +70,87 @@ impl<T: Float> Ctx<'_, T> {
             self.sh.s
         }
     }
-    #[inline]
-    fn score(&self, b: usize, i: usize, j: usize) -> T {
-        let s = dot(self.q(b, i), self.k(b, j)) * T::from_f64(self.sh.scale);
-        match self.mask {
-            Some(m) => {
-                let base = if m.per_head {
-                    b * self.sh.l * self.sh.s
-                } else {
-                    0
-                };
-                s + m.data[base + i * self.sh.s + j]
+
+    /// `out[r·nk + c] = q_{i0+r}·k_{j0+c}·scale + mask`, −∞ where causal
+    /// hides the key: one single-threaded GEMM (the caller is one rayon task).
+    fn scores(&self, b: usize, i0: usize, nq: usize, j0: usize, nk: usize, out: &mut [T]) {
+        let AttnShape { l, s, e, .. } = self.sh;
+        let a = mat(self.q, (b * l + i0) * e, e, 1);
+        let kt = mat(self.k, (b * s + j0) * e, 1, e); // Kᵀ: (E, nk)
+        gemm_threads(
+            1,
+            nq,
+            nk,
+            e,
+            T::from_f64(self.sh.scale),
+            a,
+            kt,
+            T::zero(),
+            &mut out[..nq * nk],
+        );
+        for r in 0..nq {
+            let i = i0 + r;
+            let row = &mut out[r * nk..(r + 1) * nk];
+            if let Some(m) = self.mask {
+                let base = if m.per_head { b * l * s } else { 0 } + i * s + j0;
+                row.iter_mut()
+                    .zip(&m.data[base..base + nk])
+                    .for_each(|(x, &mv)| *x = *x + mv);
             }
-            None => s,
+            let ke = self.key_end(i);
+            if ke < j0 + nk {
+                row[ke.saturating_sub(j0)..]
+                    .iter_mut()
+                    .for_each(|x| *x = T::NEG_INF);
+            }
+        }
+    }
+
+    /// For a (query tile, key tile): `p = exp(s − lse)` into `p` and
+    /// `ds = p·(dO·v − D)·scale` into `ds` (both nq×nk).
+    #[allow(clippy::too_many_arguments)]
+    fn p_ds(
+        &self,
+        b: usize,
+        i0: usize,
+        nq: usize,
+        j0: usize,
+        nk: usize,
+        lse: &[T],
+        dvec: &[T],
+        g: &[T],
+        p: &mut [T],
+        ds: &mut [T],
+    ) {
+        let AttnShape { l, s, ev, .. } = self.sh;
+        self.scores(b, i0, nq, j0, nk, p);
+        let (ga, vt) = (
+            mat(g, (b * l + i0) * ev, ev, 1),
+            mat(self.v, (b * s + j0) * ev, 1, ev),
+        );
+        gemm_threads(
+            1,
+            nq,
+            nk,
+            ev,
+            T::one(),
+            ga,
+            vt,
+            T::zero(),
+            &mut ds[..nq * nk],
+        ); // dP = dO·Vᵀ
+        let scale = T::from_f64(self.sh.scale);
+        for r in 0..nq {
+            let (ls, d) = (lse[b * l + i0 + r], dvec[b * l + i0 + r]);
+            for c in r * nk..(r + 1) * nk {
+                let pv = if p[c] == T::NEG_INF {
+                    T::zero()
+                } else {
+                    (p[c] - ls).exp()
+                };
+                p[c] = pv;
+                ds[c] = pv * (ds[c] - d) * scale;
+            }
         }
     }
 }
@@ -112,7 +180,7 @@ fn par_blocks<T: Float, U: Float>(
 }
 
 /// Output `(BH, L, Ev)` and the row logsumexp `(BH, L)`. All sizes must be > 0.
-pub fn flash_forward<T: Float>(
+pub fn flash_forward<T: Float + Fma>(
     q: &[T],
     k: &[T],
     v: &[T],
@@ -123,46 +191,51 @@ pub fn flash_forward<T: Float>(
     let mut out = vec![T::zero(); sh.bh * sh.l * sh.ev];
     let mut lse = vec![T::zero(); sh.bh * sh.l];
     par_blocks(&mut out, sh.ev, &mut lse, 1, sh.l, BQ, |b, blk, o, ls| {
-        let i0 = blk * BQ;
-        let nr = ls.len();
+        let (i0, nr) = (blk * BQ, ls.len());
         let mut m = vec![T::NEG_INF; nr];
         let mut l = vec![T::zero(); nr];
-        let mut p = vec![T::zero(); BK];
-        let kend = cx.key_end(i0 + nr - 1);
+        let mut p = vec![T::zero(); nr * BK];
+        let kend = cx.key_end(i0 + nr - 1); // causal: later key tiles are fully masked
         for j0 in (0..kend).step_by(BK) {
-            let j1 = (j0 + BK).min(kend);
+            let nk = (j0 + BK).min(kend) - j0;
+            cx.scores(b, i0, nr, j0, nk, &mut p);
             for r in 0..nr {
-                let i = i0 + r;
-                let je = j1.min(cx.key_end(i));
-                if je <= j0 {
-                    continue;
-                }
-                let mut mt = T::NEG_INF;
-                for j in j0..je {
-                    let s = cx.score(b, i, j);
-                    p[j - j0] = s;
-                    if s > mt {
-                        mt = s;
-                    }
-                }
+                let row = &mut p[r * nk..(r + 1) * nk];
+                let mt = row
+                    .iter()
+                    .fold(T::NEG_INF, |a, &x| if x > a { x } else { a });
                 let mn = if mt > m[r] { mt } else { m[r] };
                 if mn == T::NEG_INF {
-                    continue; // every key so far masked out
+                    row.iter_mut().for_each(|x| *x = T::zero()); // every key so far masked out
+                    continue;
                 }
                 let alpha = (m[r] - mn).exp();
-                let acc = &mut o[r * sh.ev..(r + 1) * sh.ev];
                 if alpha != T::one() {
-                    acc.iter_mut().for_each(|a| *a = *a * alpha);
+                    o[r * sh.ev..(r + 1) * sh.ev]
+                        .iter_mut()
+                        .for_each(|a| *a = *a * alpha);
                 }
                 let mut sum = T::zero();
-                for j in j0..je {
-                    let pj = (p[j - j0] - mn).exp();
-                    sum = sum + pj;
-                    axpy(acc, pj, cx.v(b, j));
+                for x in row.iter_mut() {
+                    *x = (*x - mn).exp();
+                    sum = sum + *x;
                 }
                 l[r] = l[r] * alpha + sum;
                 m[r] = mn;
             }
+            // O_blk += P · V_tile
+            let vt = mat(cx.v, (b * sh.s + j0) * sh.ev, sh.ev, 1);
+            gemm_threads(
+                1,
+                nr,
+                sh.ev,
+                nk,
+                T::one(),
+                mat(&p, 0, nk, 1),
+                vt,
+                T::one(),
+                o,
+            );
         }
         for r in 0..nr {
             // l = 0 (a fully masked row) gives NaN, as torch's materialised softmax.
@@ -178,7 +251,8 @@ pub fn flash_forward<T: Float>(
 
 /// (dQ, dK, dV) from the upstream gradient `g` `(BH, L, Ev)`, the forward
 /// output `o` and its row logsumexp.
-pub fn flash_backward<T: Float>(
+#[allow(clippy::too_many_arguments)]
+pub fn flash_backward<T: Float + Fma>(
     q: &[T],
     k: &[T],
     v: &[T],
@@ -190,45 +264,68 @@ pub fn flash_backward<T: Float>(
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let cx = Ctx { q, k, v, mask, sh };
     let (ev, e) = (sh.ev, sh.e);
-    let scale = T::from_f64(sh.scale);
-    let grow = |b: usize, i: usize| &g[(b * sh.l + i) * ev..][..ev];
     let dvec: Vec<T> = (0..sh.bh * sh.l)
         .map(|r| dot(&g[r * ev..][..ev], &o[r * ev..][..ev]))
         .collect();
-    // p and ds for one (query, key) pair; None where the pair is masked out.
-    let pds = |b: usize, i: usize, j: usize| {
-        let r = b * sh.l + i;
-        let p = (cx.score(b, i, j) - lse[r]).exp();
-        let dp = dot(grow(b, i), cx.v(b, j));
-        (p, p * (dp - dvec[r]))
-    };
     let mut dq = vec![T::zero(); sh.bh * sh.l * e];
     let mut unused = vec![T::zero(); sh.bh * sh.l];
     par_blocks(&mut dq, e, &mut unused, 1, sh.l, BQ, |b, blk, dqb, _| {
-        for r in 0..dqb.len() / e {
-            let i = blk * BQ + r;
-            let acc = &mut dqb[r * e..(r + 1) * e];
-            for j in 0..cx.key_end(i) {
-                let (_, ds) = pds(b, i, j);
-                axpy(acc, ds * scale, cx.k(b, j));
-            }
+        let (i0, nq) = (blk * BQ, dqb.len() / e);
+        let (mut p, mut ds) = (vec![T::zero(); nq * BK], vec![T::zero(); nq * BK]);
+        let kend = cx.key_end(i0 + nq - 1);
+        for j0 in (0..kend).step_by(BK) {
+            let nk = (j0 + BK).min(kend) - j0;
+            cx.p_ds(b, i0, nq, j0, nk, lse, &dvec, g, &mut p, &mut ds);
+            // dQ_blk += dS · K_tile
+            let kt = mat(cx.k, (b * sh.s + j0) * e, e, 1);
+            gemm_threads(
+                1,
+                nq,
+                e,
+                nk,
+                T::one(),
+                mat(&ds, 0, nk, 1),
+                kt,
+                T::one(),
+                dqb,
+            );
         }
     });
     let mut dk = vec![T::zero(); sh.bh * sh.s * e];
     let mut dv = vec![T::zero(); sh.bh * sh.s * ev];
     par_blocks(&mut dk, e, &mut dv, ev, sh.s, BK, |b, blk, dkb, dvb| {
-        let j0 = blk * BK;
-        let nk = dkb.len() / e;
-        // causal: query rows before j0 see none of this block's keys
-        let i_start = if sh.causal { j0.min(sh.l) } else { 0 };
-        for i in i_start..sh.l {
-            let je = (j0 + nk).min(cx.key_end(i));
-            for j in j0..je {
-                let (p, ds) = pds(b, i, j);
-                let c = j - j0;
-                axpy(&mut dvb[c * ev..(c + 1) * ev], p, grow(b, i));
-                axpy(&mut dkb[c * e..(c + 1) * e], ds * scale, cx.q(b, i));
-            }
+        let (j0, nk) = (blk * BK, dkb.len() / e);
+        let (mut p, mut ds) = (vec![T::zero(); BQ * nk], vec![T::zero(); BQ * nk]);
+        // causal: query tiles ending before j0 see none of this block's keys
+        let i_start = if sh.causal { (j0 / BQ) * BQ } else { 0 };
+        for i0 in (i_start..sh.l).step_by(BQ) {
+            let nq = (i0 + BQ).min(sh.l) - i0;
+            cx.p_ds(b, i0, nq, j0, nk, lse, &dvec, g, &mut p, &mut ds);
+            // dV_tile += Pᵀ · dO_blk ; dK_tile += dSᵀ · Q_blk
+            let ga = mat(g, (b * sh.l + i0) * ev, ev, 1);
+            gemm_threads(
+                1,
+                nk,
+                ev,
+                nq,
+                T::one(),
+                mat(&p, 0, 1, nk),
+                ga,
+                T::one(),
+                dvb,
+            );
+            let qa = mat(cx.q, (b * sh.l + i0) * e, e, 1);
+            gemm_threads(
+                1,
+                nk,
+                e,
+                nq,
+                T::one(),
+                mat(&ds, 0, 1, nk),
+                qa,
+                T::one(),
+                dkb,
+            );
         }
     });
     (dq, dk, dv)
