@@ -19,6 +19,7 @@ SHAPES = [
     ((2, 37, 9), (2, 150, 9), (2, 150, 4)),  # several key tiles, 3-D
     ((1, 2, 70, 16), (1, 2, 70, 16), (1, 2, 70, 16)),  # several query blocks
     ((5, 8), (3, 8), (3, 2)),  # 2-D
+    ((4, 2, 70, 8), (4, 2, 130, 8), (4, 2, 130, 8)),  # many heads (one-task-per-head backward), 2 blocks
 ]
 
 

@@ -298,7 +298,83 @@ pub fn flash_backward<T: AttnFloat>(
     let dvec: Vec<T> = (0..sh.bh * sh.l)
         .map(|r| dot(&g[r * ev..][..ev], &o[r * ev..][..ev]))
         .collect();
+    // One key block: dV_blk += Pᵀ·dO, dK_blk += dSᵀ·Q over the query tiles
+    // that see it, and — when this task owns the whole head — dQ += dS·K_blk.
+    let key_block =
+        |b: usize, j0: usize, dkb: &mut [T], dvb: &mut [T], mut dqh: Option<&mut [T]>| {
+            let nk = dkb.len() / e;
+            let (mut p, mut ds) = (vec![T::zero(); BQ * nk], vec![T::zero(); BQ * nk]);
+            // causal: query tiles ending before j0 see none of this block's keys
+            let i_start = if sh.causal { (j0 / BQ) * BQ } else { 0 };
+            for i0 in (i_start..sh.l).step_by(BQ) {
+                let nq = (i0 + BQ).min(sh.l) - i0;
+                cx.p_ds(b, i0, nq, j0, nk, lse, &dvec, g, &mut p, &mut ds);
+                let ga = mat(g, (b * sh.l + i0) * ev, ev, 1);
+                gemm_threads(
+                    1,
+                    nk,
+                    ev,
+                    nq,
+                    T::one(),
+                    mat(&p, 0, 1, nk),
+                    ga,
+                    T::one(),
+                    dvb,
+                );
+                let qa = mat(cx.q, (b * sh.l + i0) * e, e, 1);
+                gemm_threads(
+                    1,
+                    nk,
+                    e,
+                    nq,
+                    T::one(),
+                    mat(&ds, 0, 1, nk),
+                    qa,
+                    T::one(),
+                    dkb,
+                );
+                if let Some(dqh) = dqh.as_deref_mut() {
+                    let kt = mat(cx.k, (b * sh.s + j0) * e, e, 1);
+                    let dqt = &mut dqh[i0 * e..(i0 + nq) * e];
+                    gemm_threads(
+                        1,
+                        nq,
+                        e,
+                        nk,
+                        T::one(),
+                        mat(&ds, 0, nk, 1),
+                        kt,
+                        T::one(),
+                        dqt,
+                    );
+                }
+            }
+        };
     let mut dq = vec![T::zero(); sh.bh * sh.l * e];
+    let mut dk = vec![T::zero(); sh.bh * sh.s * e];
+    let mut dv = vec![T::zero(); sh.bh * sh.s * ev];
+    if sh.bh >= 2 * super::num_threads() {
+        // Enough heads to keep every thread busy: one task per head, each
+        // (query, key) tile recomputed once for dQ, dK and dV together.
+        super::install(|| {
+            dq.par_chunks_mut(sh.l * e)
+                .zip(dk.par_chunks_mut(sh.s * e))
+                .zip(dv.par_chunks_mut(sh.s * ev))
+                .enumerate()
+                .for_each(|(b, ((dqh, dkh), dvh))| {
+                    for (blk, (dkb, dvb)) in dkh
+                        .chunks_mut(BK * e)
+                        .zip(dvh.chunks_mut(BK * ev))
+                        .enumerate()
+                    {
+                        key_block(b, blk * BK, dkb, dvb, Some(&mut *dqh));
+                    }
+                })
+        });
+        return (dq, dk, dv);
+    }
+    // Few heads: parallel over query blocks for dQ, then over key blocks for
+    // dK/dV (each tile recomputed twice, but no two tasks write one row).
     let mut unused = vec![T::zero(); sh.bh * sh.l];
     par_blocks(&mut dq, e, &mut unused, 1, sh.l, BQ, |b, blk, dqb, _| {
         let (i0, nq) = (blk * BQ, dqb.len() / e);
@@ -307,7 +383,6 @@ pub fn flash_backward<T: AttnFloat>(
         for j0 in (0..kend).step_by(BK) {
             let nk = (j0 + BK).min(kend) - j0;
             cx.p_ds(b, i0, nq, j0, nk, lse, &dvec, g, &mut p, &mut ds);
-            // dQ_blk += dS · K_tile
             let kt = mat(cx.k, (b * sh.s + j0) * e, e, 1);
             gemm_threads(
                 1,
@@ -322,42 +397,8 @@ pub fn flash_backward<T: AttnFloat>(
             );
         }
     });
-    let mut dk = vec![T::zero(); sh.bh * sh.s * e];
-    let mut dv = vec![T::zero(); sh.bh * sh.s * ev];
     par_blocks(&mut dk, e, &mut dv, ev, sh.s, BK, |b, blk, dkb, dvb| {
-        let (j0, nk) = (blk * BK, dkb.len() / e);
-        let (mut p, mut ds) = (vec![T::zero(); BQ * nk], vec![T::zero(); BQ * nk]);
-        // causal: query tiles ending before j0 see none of this block's keys
-        let i_start = if sh.causal { (j0 / BQ) * BQ } else { 0 };
-        for i0 in (i_start..sh.l).step_by(BQ) {
-            let nq = (i0 + BQ).min(sh.l) - i0;
-            cx.p_ds(b, i0, nq, j0, nk, lse, &dvec, g, &mut p, &mut ds);
-            // dV_tile += Pᵀ · dO_blk ; dK_tile += dSᵀ · Q_blk
-            let ga = mat(g, (b * sh.l + i0) * ev, ev, 1);
-            gemm_threads(
-                1,
-                nk,
-                ev,
-                nq,
-                T::one(),
-                mat(&p, 0, 1, nk),
-                ga,
-                T::one(),
-                dvb,
-            );
-            let qa = mat(cx.q, (b * sh.l + i0) * e, e, 1);
-            gemm_threads(
-                1,
-                nk,
-                e,
-                nq,
-                T::one(),
-                mat(&ds, 0, 1, nk),
-                qa,
-                T::one(),
-                dkb,
-            );
-        }
+        key_block(b, blk * BK, dkb, dvb, None)
     });
     (dq, dk, dv)
 }
