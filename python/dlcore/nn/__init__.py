@@ -49,3 +49,11 @@ from .upsampling import *  # noqa: E402,F403
 from .upsampling import __all__ as _up_all  # noqa: E402
 
 __all__ += [*_act_all, *_pool_all, *_up_all, "BatchNorm1d", "BatchNorm2d", "utils"]
+
+# sequence models (issue 5)
+from .normalization_seq import Embedding, LayerNorm  # noqa: E402
+
+__all__ += ["Embedding", "LayerNorm"]
+from .attention import MultiheadAttention  # noqa: E402
+
+__all__ += ["MultiheadAttention"]

@@ -362,3 +362,4 @@ from .functional_cnn import *  # noqa: E402,F403
 from .functional_cnn import __all__ as _cnn_all  # noqa: E402
 
 __all__ += _cnn_all
+from .functional_seq import *  # noqa: E402,F403  (embedding, layer_norm, scaled_dot_product_attention)

@@ -8,6 +8,7 @@ mod errors;
 mod functions;
 mod indexing;
 mod optim_bindings;
+mod seq_bindings;
 mod nn_bindings;
 mod tensor;
 mod tensor_math;
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     optim_bindings::register(m)?;
     nn_bindings::register(m)?;
     bench::register(m)?;
+    seq_bindings::register(m)?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyDevice>()?;
     for (name, d) in [("float32", DType::F32), ("float64", DType::F64), ("int64", DType::I64), ("bool", DType::Bool)] {

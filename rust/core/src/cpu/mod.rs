@@ -15,6 +15,8 @@ pub mod simd;
 pub mod activation;
 pub mod interp;
 pub mod norm;
+pub mod layernorm; // sequence models (issue 5)
+pub mod attention;
 pub mod pooling; // (`pool` is the thread pool below)
 
 pub use float::Float;

@@ -20,6 +20,8 @@ pub mod activation;
 pub mod interp;
 pub mod norm;
 pub mod pool;
+// sequence models (issue 5): layer norm, attention
+pub mod seq;
 
 pub use binary::*;
 pub use conv::*;
