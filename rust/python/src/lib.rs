@@ -8,6 +8,7 @@ mod errors;
 mod functions;
 mod indexing;
 mod optim_bindings;
+mod rnn_bindings;
 mod nn_bindings;
 mod tensor;
 mod tensor_math;
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conv_bindings::register(m)?;
     optim_bindings::register(m)?;
     nn_bindings::register(m)?;
+    rnn_bindings::register(m)?;
     bench::register(m)?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyDevice>()?;

@@ -20,6 +20,7 @@ pub mod activation;
 pub mod interp;
 pub mod norm;
 pub mod pool;
+pub mod rnn;
 
 pub use binary::*;
 pub use conv::*;
@@ -31,6 +32,7 @@ pub use join::*;
 pub use linalg::*;
 pub use loss::*;
 pub use reduce::*;
+pub use rnn::*;
 pub use shape::*;
 pub use unary::*;
 
