@@ -154,3 +154,73 @@ def test_lstm_errors():
         dlcore._core.lstm_layer(dlcore.randn(5, 2, 3), dlcore.zeros(2, 4), dlcore.zeros(2, 4), dlcore.randn(16, 2), dlcore.randn(16, 4), None, None, False)
     with pytest.raises(ValueError):
         m(dlcore.randn(2, 2, 2, 3))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
+@pytest.mark.parametrize("with_state", [True, False])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gru_matches_torch(case, with_state, dtype):
+    T, B, I, H, L, bi, bf, bias = case
+    torch.manual_seed(0)
+    theirs = torch.nn.GRU(I, H, num_layers=L, bias=bias, batch_first=bf, bidirectional=bi).to(getattr(torch, dtype))
+    ours = nn.GRU(I, H, num_layers=L, bias=bias, batch_first=bf, bidirectional=bi, dtype=getattr(dlcore, dtype))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(1)
+    D = 2 if bi else 1
+    x = rng.standard_normal((B, T, I) if bf else (T, B, I)).astype(dtype)
+    h0 = rng.standard_normal((L * D, B, H)).astype(dtype)
+    xd, xt, hd, ht = _d(x), _t(x), _d(h0), _t(h0)
+    od, hnd = ours(xd, hd) if with_state else ours(xd)
+    ot, hnt = theirs(xt, ht) if with_state else theirs(xt)
+    tol = 1e-10 if dtype == "float64" else 2e-5
+    _close(od, ot, tol, "output")
+    _close(hnd, hnt, tol, "h_n")
+    go = rng.standard_normal(tuple(ot.shape)).astype(dtype)
+    gh = rng.standard_normal(tuple(hnt.shape)).astype(dtype)
+    ((od * _d(go, False)).sum() + (hnd * _d(gh, False)).sum()).backward()
+    ((ot * _t(go, False)).sum() + (hnt * _t(gh, False)).sum()).backward()
+    gtol = 1e-9 if dtype == "float64" else 1e-4
+    _close(xd.grad, xt.grad, gtol, "grad input")
+    if with_state:
+        _close(hd.grad, ht.grad, gtol, "grad h0")
+    tp = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        _close(p.grad, tp[name].grad, gtol, f"grad {name}")
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gru_cell_matches_torch(bias):
+    torch.manual_seed(0)
+    theirs = torch.nn.GRUCell(5, 7, bias=bias).double()
+    ours = nn.GRUCell(5, 7, bias=bias, dtype=dlcore.float64)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(3)
+    x, h = rng.standard_normal((3, 5)), rng.standard_normal((3, 7))
+    xd, hd, xt, ht = _d(x), _d(h), _t(x), _t(h)
+    h1d, h1t = ours(xd, hd), theirs(xt, ht)
+    _close(h1d, h1t, 1e-10, "h")
+    (h1d * h1d).sum().backward()
+    (h1t * h1t).sum().backward()
+    _close(xd.grad, xt.grad, 1e-9, "x")
+    _close(hd.grad, ht.grad, 1e-9, "h")
+    tp = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        _close(p.grad, tp[name].grad, 1e-9, name)
+    assert tuple(ours(dlcore.tensor(x[0])).shape) == (7,)
+
+
+def test_gru_unbatched_and_errors():
+    torch.manual_seed(0)
+    theirs = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True).double()
+    ours = nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True, dtype=dlcore.float64)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    od, hd = ours(dlcore.tensor(x))
+    ot, ht = theirs(torch.tensor(x))
+    _close(od, ot, 1e-10, "output")
+    _close(hd, ht, 1e-10, "h_n")
+    with pytest.raises(RuntimeError, match="hidden size"):
+        ours(dlcore.randn(2, 5, 3, dtype=dlcore.float64), dlcore.zeros(4, 3, 4, dtype=dlcore.float64))
+    with pytest.raises(RuntimeError, match="gru"):
+        dlcore._core.gru_layer(dlcore.randn(5, 2, 3), dlcore.zeros(2, 4), dlcore.randn(12, 2), dlcore.randn(12, 4), None, None, False)

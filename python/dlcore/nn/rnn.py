@@ -1,5 +1,5 @@
 """Recurrent layers with PyTorch's API, parameter names and layouts:
-``LSTM`` and ``LSTMCell``.
+``LSTM``, ``GRU``, ``LSTMCell`` and ``GRUCell``.
 
 Each layer-direction of an ``LSTM`` runs as one fused Rust kernel (input
 projection for all steps as one GEMM, per step one recurrent GEMM plus one
@@ -29,28 +29,31 @@ def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     return out, h_n, c_n
 
 
-class LSTM(Module):
-    """Multi-layer LSTM, as ``torch.nn.LSTM``.
+def _gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
+    """Run one GRU layer-direction; returns (output (T,B,H), h_n (B,H))."""
+    out = _core.gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
+    return out, out.select(0, 0 if reverse else x.shape[0] - 1)
 
-    Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-    dropout=0.0 (between layers, training only), bidirectional=False,
-    proj_size=0 (only 0 is supported), device, dtype.
 
-    Input (T, B, I) — (B, T, I) with ``batch_first`` — or unbatched (T, I);
-    optional ``(h_0, c_0)`` of shape (num_layers·D, B, H). Returns
-    ``output, (h_n, c_n)``; gates are ordered i, f, g, o.
-    """
+class _RNNBase(Module):
+    """Shared multi-layer / bidirectional driver of ``LSTM`` and ``GRU``:
+    parameters ``weight_ih_l{k}[_reverse]`` (gates·H, in), ``weight_hh_l{k}``,
+    ``bias_ih_l{k}``, ``bias_hh_l{k}``; one fused Rust node per layer-direction."""
+
+    _mode = "LSTM"
+    _gates = 4
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__()
+        mode, gates = self._mode, self._gates
         if not isinstance(hidden_size, int) or hidden_size <= 0:
-            raise ValueError(f"LSTM: hidden_size must be a positive int, got {hidden_size!r}")
+            raise ValueError(f"{mode}: hidden_size must be a positive int, got {hidden_size!r}")
         if not isinstance(num_layers, int) or num_layers <= 0:
-            raise ValueError(f"LSTM: num_layers must be a positive int, got {num_layers!r}")
+            raise ValueError(f"{mode}: num_layers must be a positive int, got {num_layers!r}")
         if isinstance(dropout, bool) or not 0 <= dropout <= 1:
-            raise ValueError(f"LSTM: dropout should be a number in range [0, 1], got {dropout!r}")
+            raise ValueError(f"{mode}: dropout should be a number in range [0, 1], got {dropout!r}")
         if proj_size != 0:
-            raise NotImplementedError("LSTM: proj_size != 0 is not supported by dlcore yet")
+            raise NotImplementedError(f"{mode}: proj_size != 0 is not supported by dlcore yet")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size = bidirectional, proj_size
@@ -62,12 +65,12 @@ class LSTM(Module):
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
                 names = [f"weight_ih{sfx}", f"weight_hh{sfx}"]
-                setattr(self, names[0], Parameter(dlcore.empty(4 * hidden_size, in_f, **factory)))
-                setattr(self, names[1], Parameter(dlcore.empty(4 * hidden_size, hidden_size, **factory)))
+                setattr(self, names[0], Parameter(dlcore.empty(gates * hidden_size, in_f, **factory)))
+                setattr(self, names[1], Parameter(dlcore.empty(gates * hidden_size, hidden_size, **factory)))
                 if bias:
                     names += [f"bias_ih{sfx}", f"bias_hh{sfx}"]
-                    setattr(self, names[2], Parameter(dlcore.empty(4 * hidden_size, **factory)))
-                    setattr(self, names[3], Parameter(dlcore.empty(4 * hidden_size, **factory)))
+                    setattr(self, names[2], Parameter(dlcore.empty(gates * hidden_size, **factory)))
+                    setattr(self, names[3], Parameter(dlcore.empty(gates * hidden_size, **factory)))
                 self._flat_names.append(names)
         self.reset_parameters()
 
@@ -93,16 +96,25 @@ class LSTM(Module):
 
     def forward(self, input: Tensor, hx=None):
         dirs = 2 if self.bidirectional else 1
+        lstm = self._mode == "LSTM"
         if input.dim() not in (2, 3):
-            raise ValueError(f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+            raise ValueError(f"{self._mode}: Expected input to be 2D or 3D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
         unbatched = input.dim() == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         if x.shape[2] != self.input_size:
-            raise RuntimeError(f"LSTM: input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[2]} (input shape {tuple(input.shape)})")
+            raise RuntimeError(f"{self._mode}: input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[2]} (input shape {tuple(input.shape)})")
         batch = x.shape[1]
         expect = (self.num_layers * dirs, batch, self.hidden_size)
         if hx is None:
             h0 = c0 = dlcore.zeros(*expect, dtype=x.dtype, device=x.device)
+        elif not lstm:
+            h0 = hx
+            if unbatched:
+                if h0.dim() != 2:
+                    raise RuntimeError(f"GRU: for unbatched 2-D input, hx should also be 2-D but got a {h0.dim()}-D tensor")
+                h0 = h0.unsqueeze(1)
+            if tuple(h0.shape) != expect:
+                raise RuntimeError(f"GRU: Expected hidden size {expect}, got {tuple(h0.shape)}")
         else:
             h0, c0 = hx
             if unbatched:
@@ -119,20 +131,57 @@ class LSTM(Module):
                 k = layer * dirs + d
                 ps = [getattr(self, n) for n in self._flat_names[k]]
                 b_ih, b_hh = (ps[2], ps[3]) if self.bias else (None, None)
-                out, h, c = _lstm_layer(layer_in, h0.select(0, k), c0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1)
+                if lstm:
+                    out, h, c = _lstm_layer(layer_in, h0.select(0, k), c0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1)
+                    cn.append(c)
+                else:
+                    out, h = _gru_layer(layer_in, h0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1)
                 outs.append(out)
                 hn.append(h)
-                cn.append(c)
             layer_in = outs[0] if dirs == 1 else dlcore.cat(outs, 2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_in = F.dropout(layer_in, self.dropout, True)
         output = layer_in
-        h_n, c_n = dlcore.stack(hn, 0), dlcore.stack(cn, 0)
+        h_n = dlcore.stack(hn, 0)
+        if not lstm:
+            if unbatched:
+                return output.squeeze(1), h_n.squeeze(1)
+            return (output.transpose(0, 1) if self.batch_first else output), h_n
+        c_n = dlcore.stack(cn, 0)
         if unbatched:
             return output.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
         if self.batch_first:
             output = output.transpose(0, 1)
         return output, (h_n, c_n)
+
+
+class LSTM(_RNNBase):
+    """Multi-layer LSTM, as ``torch.nn.LSTM``.
+
+    Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+    dropout=0.0 (between layers, training only), bidirectional=False,
+    proj_size=0 (only 0 is supported), device, dtype.
+
+    Input (T, B, I) — (B, T, I) with ``batch_first`` — or unbatched (T, I);
+    optional ``(h_0, c_0)`` of shape (num_layers·D, B, H). Returns
+    ``output, (h_n, c_n)``; weights (4H, ·) with gates ordered i, f, g, o.
+    """
+
+    _mode, _gates = "LSTM", 4
+
+
+class GRU(_RNNBase):
+    """Multi-layer GRU, as ``torch.nn.GRU`` (gates r, z, n;
+    ``n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))``, ``h' = (1−z) ⊙ n + z ⊙ h``).
+
+    Same arguments as ``LSTM`` (no proj_size); optional ``h_0`` of shape
+    (num_layers·D, B, H). Returns ``output, h_n``; weights (3H, ·).
+    """
+
+    _mode, _gates = "GRU", 3
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype)
 
 
 class LSTMCell(Module):
@@ -176,3 +225,42 @@ class LSTMCell(Module):
         if unbatched:
             return h.squeeze(0), c.squeeze(0)
         return h, c
+
+
+class GRUCell(Module):
+    """One GRU step, as ``torch.nn.GRUCell`` (weight_ih (3H, I), weight_hh
+    (3H, H), bias_ih, bias_hh; gates r, z, n). Returns ``h'``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        factory = {"device": device, "dtype": dtype}
+        self.weight_ih = Parameter(dlcore.empty(3 * hidden_size, input_size, **factory))
+        self.weight_hh = Parameter(dlcore.empty(3 * hidden_size, hidden_size, **factory))
+        if bias:
+            self.bias_ih = Parameter(dlcore.empty(3 * hidden_size, **factory))
+            self.bias_hh = Parameter(dlcore.empty(3 * hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+    def forward(self, input: Tensor, hx=None):
+        if input.dim() not in (1, 2):
+            raise ValueError(f"GRUCell: Expected input to be 1D or 2D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+        unbatched = input.dim() == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if hx is None:
+            h0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+        else:
+            h0 = hx.unsqueeze(0) if unbatched else hx
+        _, h = _gru_layer(x.unsqueeze(0), h0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
+        return h.squeeze(0) if unbatched else h

@@ -230,3 +230,167 @@ pub fn lstm_backward<T: Float + Fma>(
     }
     LstmGrads { dx, dh0: dh_next, dc0: dc_next, dw_ih, dw_hh, db }
 }
+
+/// What GRU forward keeps for backward: `gates` (T, B, 3H) activated r, z, n
+/// in time order; `hn` (T, B, H) = W_hn·h_{t-1} + b_hn (the part r scales).
+pub struct GruSaved<T> {
+    pub gates: Vec<T>,
+    pub hn: Vec<T>,
+}
+
+/// GRU forward (PyTorch's formulation, gates r, z, n):
+/// `n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))`, `h' = (1−z) ⊙ n + z ⊙ h`.
+/// `x` (T·B, I), `h0` (B, H), `w_ih` (3H, I), `w_hh` (3H, H), `b_ih`/`b_hh`
+/// (3H) (zeros when absent). Returns the hidden states (T, B, H), time order.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_forward<T: Float + Fma>(
+    d: LstmDims,
+    x: &[T],
+    h0: &[T],
+    w_ih: &[T],
+    w_hh: &[T],
+    b_ih: &[T],
+    b_hh: &[T],
+) -> (Vec<T>, GruSaved<T>) {
+    let LstmDims { t, b, i, h, reverse } = d;
+    let g3 = 3 * h;
+    let mut gates = Vec::with_capacity(t * b * g3);
+    for _ in 0..t * b {
+        gates.extend_from_slice(b_ih);
+    }
+    if i > 0 {
+        let xm = MatRef { data: x, offset: 0, rs: i, cs: 1 };
+        gemm(t * b, g3, i, T::one(), xm, MatRef { data: w_ih, offset: 0, rs: 1, cs: i }, T::one(), &mut gates);
+    }
+    let mut hs = vec![T::zero(); t * b * h];
+    let mut hn = vec![T::zero(); t * b * h];
+    let mut hprev = h0.to_vec();
+    let mut hg = vec![T::zero(); b * g3];
+    let whm = MatRef { data: w_hh, offset: 0, rs: 1, cs: h };
+    for s in 0..t {
+        let tp = tpos(s, t, reverse);
+        for r in hg.chunks_mut(g3) {
+            r.copy_from_slice(b_hh);
+        }
+        let hm = MatRef { data: &hprev, offset: 0, rs: h, cs: 1 };
+        gemm(b, g3, h, T::one(), hm, whm, T::one(), &mut hg);
+        let gblk = &mut gates[tp * b * g3..(tp + 1) * b * g3];
+        let hout = &mut hs[tp * b * h..(tp + 1) * b * h];
+        let hnb = &mut hn[tp * b * h..(tp + 1) * b * h];
+        for ((((gr, hgr), ho), hnr), hp) in
+            gblk.chunks_mut(g3).zip(hg.chunks(g3)).zip(hout.chunks_mut(h)).zip(hnb.chunks_mut(h)).zip(hprev.chunks(h))
+        {
+            for j in 0..h {
+                let r = sigmoid(gr[j] + hgr[j]);
+                let z = sigmoid(gr[h + j] + hgr[h + j]);
+                let n = (gr[2 * h + j] + r * hgr[2 * h + j]).tanh();
+                ho[j] = (T::one() - z) * n + z * hp[j];
+                hnr[j] = hgr[2 * h + j];
+                gr[j] = r;
+                gr[h + j] = z;
+                gr[2 * h + j] = n;
+            }
+        }
+        hprev.copy_from_slice(hout);
+    }
+    (hs, GruSaved { gates, hn })
+}
+
+/// Gradients of one GRU layer-direction (biases separate: b_hn differs).
+pub struct GruGrads<T> {
+    pub dx: Option<Vec<T>>,
+    pub dh0: Vec<T>,
+    pub dw_ih: Vec<T>,
+    pub dw_hh: Vec<T>,
+    pub db_ih: Vec<T>,
+    pub db_hh: Vec<T>,
+}
+
+/// GRU backward through time; `dhs` (T, B, H) is the gradient of the output
+/// sequence (time order, h_n's gradient already folded in by the caller's views).
+#[allow(clippy::too_many_arguments)]
+pub fn gru_backward<T: Float + Fma>(
+    d: LstmDims,
+    x: &[T],
+    h0: &[T],
+    hs: &[T],
+    w_ih: &[T],
+    w_hh: &[T],
+    saved: &GruSaved<T>,
+    dhs: &[T],
+    want_dx: bool,
+) -> GruGrads<T> {
+    let LstmDims { t, b, i, h, reverse } = d;
+    let g3 = 3 * h;
+    let bh = b * h;
+    let rows = t * b;
+    let mut dxg = vec![T::zero(); rows * g3];
+    let mut dhg = vec![T::zero(); rows * g3];
+    let mut dh_next = vec![T::zero(); bh];
+    let mut dh_prev = vec![T::zero(); bh];
+    let whm = MatRef { data: w_hh, offset: 0, rs: h, cs: 1 };
+    for s in (0..t).rev() {
+        let tp = tpos(s, t, reverse);
+        let hp_all: &[T] = if s == 0 { h0 } else { &hs[tpos(s - 1, t, reverse) * bh..][..bh] };
+        let ga = &saved.gates[tp * b * g3..(tp + 1) * b * g3];
+        let hn = &saved.hn[tp * bh..(tp + 1) * bh];
+        let dx_b = &mut dxg[tp * b * g3..(tp + 1) * b * g3];
+        let dh_b = &mut dhg[tp * b * g3..(tp + 1) * b * g3];
+        let dho = &dhs[tp * bh..(tp + 1) * bh];
+        for (bi, (dxr, dhr)) in dx_b.chunks_mut(g3).zip(dh_b.chunks_mut(g3)).enumerate() {
+            let o = bi * h;
+            let gr = &ga[bi * g3..(bi + 1) * g3];
+            for j in 0..h {
+                let (r, z, n) = (gr[j], gr[h + j], gr[2 * h + j]);
+                let dh = dho[o + j] + dh_next[o + j];
+                let dan = dh * (T::one() - z) * (T::one() - n * n);
+                let daz = dh * (hp_all[o + j] - n) * z * (T::one() - z);
+                let dar = dan * hn[o + j] * r * (T::one() - r);
+                dxr[j] = dar;
+                dxr[h + j] = daz;
+                dxr[2 * h + j] = dan;
+                dhr[j] = dar;
+                dhr[h + j] = daz;
+                dhr[2 * h + j] = dan * r;
+                dh_prev[o + j] = dh * z;
+            }
+        }
+        let dgm = MatRef { data: &*dh_b, offset: 0, rs: g3, cs: 1 };
+        gemm(b, h, g3, T::one(), dgm, whm, T::one(), &mut dh_prev);
+        std::mem::swap(&mut dh_next, &mut dh_prev);
+    }
+    let dx = if want_dx {
+        let mut dx = vec![T::zero(); rows * i];
+        if i > 0 {
+            let dgm = MatRef { data: &dxg, offset: 0, rs: g3, cs: 1 };
+            gemm(rows, i, g3, T::one(), dgm, MatRef { data: w_ih, offset: 0, rs: i, cs: 1 }, T::zero(), &mut dx);
+        }
+        Some(dx)
+    } else {
+        None
+    };
+    let mut dw_ih = vec![T::zero(); g3 * i];
+    if i > 0 {
+        let dgtm = MatRef { data: &dxg, offset: 0, rs: 1, cs: g3 };
+        gemm(g3, i, rows, T::one(), dgtm, MatRef { data: x, offset: 0, rs: i, cs: 1 }, T::zero(), &mut dw_ih);
+    }
+    let mut hprev = vec![T::zero(); rows * h];
+    for s in 0..t {
+        let tp = tpos(s, t, reverse);
+        let src = if s == 0 { h0 } else { &hs[tpos(s - 1, t, reverse) * bh..][..bh] };
+        hprev[tp * bh..(tp + 1) * bh].copy_from_slice(src);
+    }
+    let mut dw_hh = vec![T::zero(); g3 * h];
+    let dhtm = MatRef { data: &dhg, offset: 0, rs: 1, cs: g3 };
+    gemm(g3, h, rows, T::one(), dhtm, MatRef { data: &hprev, offset: 0, rs: h, cs: 1 }, T::zero(), &mut dw_hh);
+    let colsum = |m: &[T]| {
+        let mut v = vec![T::zero(); g3];
+        for r in m.chunks(g3) {
+            for (a, &x) in v.iter_mut().zip(r) {
+                *a = *a + x;
+            }
+        }
+        v
+    };
+    GruGrads { dx, dh0: dh_next, dw_ih, dw_hh, db_ih: colsum(&dxg), db_hh: colsum(&dhg) }
+}
