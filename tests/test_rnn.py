@@ -224,3 +224,58 @@ def test_gru_unbatched_and_errors():
         ours(dlcore.randn(2, 5, 3, dtype=dlcore.float64), dlcore.zeros(4, 3, 4, dtype=dlcore.float64))
     with pytest.raises(RuntimeError, match="gru"):
         dlcore._core.gru_layer(dlcore.randn(5, 2, 3), dlcore.zeros(2, 4), dlcore.randn(12, 2), dlcore.randn(12, 4), None, None, False)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_rnn_matches_torch(case, nonlinearity, dtype):
+    T, B, I, H, L, bi, bf, bias = case
+    torch.manual_seed(0)
+    kw = dict(num_layers=L, nonlinearity=nonlinearity, bias=bias, batch_first=bf, bidirectional=bi)
+    theirs = torch.nn.RNN(I, H, **kw).to(getattr(torch, dtype))
+    ours = nn.RNN(I, H, **kw, dtype=getattr(dlcore, dtype))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(1)
+    D = 2 if bi else 1
+    x = rng.standard_normal((B, T, I) if bf else (T, B, I)).astype(dtype)
+    h0 = rng.standard_normal((L * D, B, H)).astype(dtype)
+    xd, xt, hd, ht = _d(x), _t(x), _d(h0), _t(h0)
+    od, hnd = ours(xd, hd)
+    ot, hnt = theirs(xt, ht)
+    tol = 1e-10 if dtype == "float64" else 2e-5
+    _close(od, ot, tol, "output")
+    _close(hnd, hnt, tol, "h_n")
+    go = rng.standard_normal(tuple(ot.shape)).astype(dtype)
+    gh = rng.standard_normal(tuple(hnt.shape)).astype(dtype)
+    ((od * _d(go, False)).sum() + (hnd * _d(gh, False)).sum()).backward()
+    ((ot * _t(go, False)).sum() + (hnt * _t(gh, False)).sum()).backward()
+    gtol = 1e-9 if dtype == "float64" else 1e-4
+    _close(xd.grad, xt.grad, gtol, "grad input")
+    _close(hd.grad, ht.grad, gtol, "grad h0")
+    tp = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        _close(p.grad, tp[name].grad, gtol, f"grad {name}")
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_cell_matches_torch(nonlinearity):
+    torch.manual_seed(0)
+    theirs = torch.nn.RNNCell(5, 7, nonlinearity=nonlinearity).double()
+    ours = nn.RNNCell(5, 7, nonlinearity=nonlinearity, dtype=dlcore.float64)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(4)
+    x, h = rng.standard_normal((3, 5)), rng.standard_normal((3, 7))
+    xd, hd, xt, ht = _d(x), _d(h), _t(x), _t(h)
+    h1d, h1t = ours(xd, hd), theirs(xt, ht)
+    _close(h1d, h1t, 1e-10, "h")
+    (h1d * h1d).sum().backward()
+    (h1t * h1t).sum().backward()
+    _close(xd.grad, xt.grad, 1e-9, "x")
+    _close(hd.grad, ht.grad, 1e-9, "h")
+    tp = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        _close(p.grad, tp[name].grad, 1e-9, name)
+    with pytest.raises(ValueError):
+        nn.RNN(3, 4, nonlinearity="sigmoid")

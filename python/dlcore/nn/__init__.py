@@ -19,7 +19,7 @@ from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .module import Module, Parameter
 from .noise import GaussianDropout, GaussianNoise
-from .rnn import GRU, LSTM, GRUCell, LSTMCell
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "CrossEntropyLoss",
@@ -50,4 +50,4 @@ from .upsampling import *  # noqa: E402,F403
 from .upsampling import __all__ as _up_all  # noqa: E402
 
 __all__ += [*_act_all, *_pool_all, *_up_all, "BatchNorm1d", "BatchNorm2d", "utils"]
-__all__ += ["LSTM", "LSTMCell", "GRU", "GRUCell"]
+__all__ += ["LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell"]

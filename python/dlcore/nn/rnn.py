@@ -1,5 +1,5 @@
 """Recurrent layers with PyTorch's API, parameter names and layouts:
-``LSTM``, ``GRU``, ``LSTMCell`` and ``GRUCell``.
+``LSTM``, ``GRU``, ``RNN`` and ``LSTMCell``, ``GRUCell``, ``RNNCell``.
 
 Each layer-direction of an ``LSTM`` runs as one fused Rust kernel (input
 projection for all steps as one GEMM, per step one recurrent GEMM plus one
@@ -32,6 +32,12 @@ def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
 def _gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
     """Run one GRU layer-direction; returns (output (T,B,H), h_n (B,H))."""
     out = _core.gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
+    return out, out.select(0, 0 if reverse else x.shape[0] - 1)
+
+
+def _rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu):
+    """Run one Elman RNN layer-direction; returns (output (T,B,H), h_n (B,H))."""
+    out = _core.rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu)
     return out, out.select(0, 0 if reverse else x.shape[0] - 1)
 
 
@@ -97,12 +103,13 @@ class _RNNBase(Module):
     def forward(self, input: Tensor, hx=None):
         dirs = 2 if self.bidirectional else 1
         lstm = self._mode == "LSTM"
+        name = "RNN" if self._mode.startswith("RNN") else self._mode
         if input.dim() not in (2, 3):
-            raise ValueError(f"{self._mode}: Expected input to be 2D or 3D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
         unbatched = input.dim() == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         if x.shape[2] != self.input_size:
-            raise RuntimeError(f"{self._mode}: input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[2]} (input shape {tuple(input.shape)})")
+            raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[2]} (input shape {tuple(input.shape)})")
         batch = x.shape[1]
         expect = (self.num_layers * dirs, batch, self.hidden_size)
         if hx is None:
@@ -111,10 +118,10 @@ class _RNNBase(Module):
             h0 = hx
             if unbatched:
                 if h0.dim() != 2:
-                    raise RuntimeError(f"GRU: for unbatched 2-D input, hx should also be 2-D but got a {h0.dim()}-D tensor")
+                    raise RuntimeError(f"{name}: for unbatched 2-D input, hx should also be 2-D but got a {h0.dim()}-D tensor")
                 h0 = h0.unsqueeze(1)
             if tuple(h0.shape) != expect:
-                raise RuntimeError(f"GRU: Expected hidden size {expect}, got {tuple(h0.shape)}")
+                raise RuntimeError(f"{name}: Expected hidden size {expect}, got {tuple(h0.shape)}")
         else:
             h0, c0 = hx
             if unbatched:
@@ -134,8 +141,10 @@ class _RNNBase(Module):
                 if lstm:
                     out, h, c = _lstm_layer(layer_in, h0.select(0, k), c0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1)
                     cn.append(c)
-                else:
+                elif self._mode == "GRU":
                     out, h = _gru_layer(layer_in, h0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1)
+                else:
+                    out, h = _rnn_layer(layer_in, h0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1, self._mode == "RNN_RELU")
                 outs.append(out)
                 hn.append(h)
             layer_in = outs[0] if dirs == 1 else dlcore.cat(outs, 2)
@@ -182,6 +191,25 @@ class GRU(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype)
+
+
+class RNN(_RNNBase):
+    """Multi-layer Elman RNN, as ``torch.nn.RNN``:
+    ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act ``'tanh'`` or ``'relu'``.
+
+    Args: input_size, hidden_size, num_layers=1, nonlinearity='tanh',
+    bias=True, batch_first=False, dropout=0.0, bidirectional=False.
+    Returns ``output, h_n``; weights (H, ·).
+    """
+
+    _mode, _gates = "RNN", 1
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype)
+        self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.nonlinearity = nonlinearity
 
 
 class LSTMCell(Module):
@@ -263,4 +291,46 @@ class GRUCell(Module):
         else:
             h0 = hx.unsqueeze(0) if unbatched else hx
         _, h = _gru_layer(x.unsqueeze(0), h0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
+        return h.squeeze(0) if unbatched else h
+
+
+class RNNCell(Module):
+    """One Elman RNN step, as ``torch.nn.RNNCell`` (weight_ih (H, I),
+    weight_hh (H, H), bias_ih, bias_hh; nonlinearity 'tanh' or 'relu')."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
+        super().__init__()
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: Unknown nonlinearity: {nonlinearity}")
+        self.input_size, self.hidden_size, self.bias, self.nonlinearity = input_size, hidden_size, bias, nonlinearity
+        factory = {"device": device, "dtype": dtype}
+        self.weight_ih = Parameter(dlcore.empty(hidden_size, input_size, **factory))
+        self.weight_hh = Parameter(dlcore.empty(hidden_size, hidden_size, **factory))
+        if bias:
+            self.bias_ih = Parameter(dlcore.empty(hidden_size, **factory))
+            self.bias_hh = Parameter(dlcore.empty(hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        return s + ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity}")
+
+    def forward(self, input: Tensor, hx=None):
+        if input.dim() not in (1, 2):
+            raise ValueError(f"RNNCell: Expected input to be 1D or 2D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+        unbatched = input.dim() == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if hx is None:
+            h0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+        else:
+            h0 = hx.unsqueeze(0) if unbatched else hx
+        _, h = _rnn_layer(x.unsqueeze(0), h0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False, self.nonlinearity == "relu")
         return h.squeeze(0) if unbatched else h

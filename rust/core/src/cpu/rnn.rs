@@ -394,3 +394,101 @@ pub fn gru_backward<T: Float + Fma>(
     };
     GruGrads { dx, dh0: dh_next, dw_ih, dw_hh, db_ih: colsum(&dxg), db_hh: colsum(&dhg) }
 }
+
+/// Elman RNN forward: `h' = act(W_ih x + b + W_hh h)` with act tanh or relu.
+/// `bias` (H) = b_ih + b_hh. Returns the hidden states (T, B, H), time order
+/// (they are also everything backward needs).
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_forward<T: Float + Fma>(d: LstmDims, relu: bool, x: &[T], h0: &[T], w_ih: &[T], w_hh: &[T], bias: &[T]) -> Vec<T> {
+    let LstmDims { t, b, i, h, reverse } = d;
+    let bh = b * h;
+    let mut hs = Vec::with_capacity(t * bh);
+    for _ in 0..t * b {
+        hs.extend_from_slice(bias);
+    }
+    if i > 0 {
+        let xm = MatRef { data: x, offset: 0, rs: i, cs: 1 };
+        gemm(t * b, h, i, T::one(), xm, MatRef { data: w_ih, offset: 0, rs: 1, cs: i }, T::one(), &mut hs);
+    }
+    let mut hprev = h0.to_vec();
+    let whm = MatRef { data: w_hh, offset: 0, rs: 1, cs: h };
+    for s in 0..t {
+        let tp = tpos(s, t, reverse);
+        let blk = &mut hs[tp * bh..(tp + 1) * bh];
+        gemm(b, h, h, T::one(), MatRef { data: &hprev, offset: 0, rs: h, cs: 1 }, whm, T::one(), blk);
+        for v in blk.iter_mut() {
+            *v = if relu {
+                if *v < T::zero() { T::zero() } else { *v }
+            } else {
+                v.tanh()
+            };
+        }
+        hprev.copy_from_slice(blk);
+    }
+    hs
+}
+
+/// Elman RNN backward through time: returns (dx, dh0, dW_ih, dW_hh, db)
+/// where db is the gradient of both b_ih and b_hh.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub fn rnn_backward<T: Float + Fma>(
+    d: LstmDims,
+    relu: bool,
+    x: &[T],
+    h0: &[T],
+    hs: &[T],
+    w_ih: &[T],
+    w_hh: &[T],
+    dhs: &[T],
+    want_dx: bool,
+) -> (Option<Vec<T>>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
+    let LstmDims { t, b, i, h, reverse } = d;
+    let bh = b * h;
+    let rows = t * b;
+    let mut da = vec![T::zero(); rows * h];
+    let mut dh_next = vec![T::zero(); bh];
+    let whm = MatRef { data: w_hh, offset: 0, rs: h, cs: 1 };
+    for s in (0..t).rev() {
+        let tp = tpos(s, t, reverse);
+        let blk = &mut da[tp * bh..(tp + 1) * bh];
+        for (((a, &hv), &go), &gn) in blk.iter_mut().zip(&hs[tp * bh..(tp + 1) * bh]).zip(&dhs[tp * bh..(tp + 1) * bh]).zip(&dh_next) {
+            let dh = go + gn;
+            *a = if relu {
+                if hv > T::zero() { dh } else { T::zero() }
+            } else {
+                dh * (T::one() - hv * hv)
+            };
+        }
+        gemm(b, h, h, T::one(), MatRef { data: &*blk, offset: 0, rs: h, cs: 1 }, whm, T::zero(), &mut dh_next);
+    }
+    let dam = MatRef { data: &da, offset: 0, rs: h, cs: 1 };
+    let datm = MatRef { data: &da, offset: 0, rs: 1, cs: h };
+    let dx = if want_dx {
+        let mut dx = vec![T::zero(); rows * i];
+        if i > 0 {
+            gemm(rows, i, h, T::one(), dam, MatRef { data: w_ih, offset: 0, rs: i, cs: 1 }, T::zero(), &mut dx);
+        }
+        Some(dx)
+    } else {
+        None
+    };
+    let mut dw_ih = vec![T::zero(); h * i];
+    if i > 0 {
+        gemm(h, i, rows, T::one(), datm, MatRef { data: x, offset: 0, rs: i, cs: 1 }, T::zero(), &mut dw_ih);
+    }
+    let mut hprev = vec![T::zero(); rows * h];
+    for s in 0..t {
+        let tp = tpos(s, t, reverse);
+        let src = if s == 0 { h0 } else { &hs[tpos(s - 1, t, reverse) * bh..][..bh] };
+        hprev[tp * bh..(tp + 1) * bh].copy_from_slice(src);
+    }
+    let mut dw_hh = vec![T::zero(); h * h];
+    gemm(h, h, rows, T::one(), datm, MatRef { data: &hprev, offset: 0, rs: h, cs: 1 }, T::zero(), &mut dw_hh);
+    let mut db = vec![T::zero(); h];
+    for r in da.chunks(h) {
+        for (a, &v) in db.iter_mut().zip(r) {
+            *a = *a + v;
+        }
+    }
+    (dx, dh_next, dw_ih, dw_hh, db)
+}

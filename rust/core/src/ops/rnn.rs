@@ -8,7 +8,9 @@
 
 use super::shape;
 use crate::autograd::{needs_grad, record};
-use crate::cpu::rnn::{gru_backward, gru_forward, lstm_backward, lstm_forward, GruSaved, LstmDims, LstmSaved};
+use crate::cpu::rnn::{
+    gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward, GruSaved, LstmDims, LstmSaved,
+};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -245,4 +247,104 @@ pub fn gru_layer(
     };
     let saved: Vec<&Tensor> = inputs.clone();
     Ok(record(out, "GruLayer", &inputs, &saved, Box::new(back)))
+}
+
+/// One Elman RNN layer-direction (`nonlinearity` tanh, or relu when `relu`).
+/// `x` (T, B, I), `h0` (B, H), `w_ih` (H, I), `w_hh` (H, H), `b_ih`/`b_hh` (H)
+/// or None. Returns the output sequence (T, B, H).
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_layer(
+    x: &Tensor,
+    h0: &Tensor,
+    w_ih: &Tensor,
+    w_hh: &Tensor,
+    b_ih: Option<&Tensor>,
+    b_hh: Option<&Tensor>,
+    reverse: bool,
+    relu: bool,
+) -> Result<Tensor> {
+    let bad = |why: &str| {
+        Error::runtime(format!(
+            "rnn: {why}; got input, h0, weight_ih, weight_hh, bias_ih, bias_hh of shapes {}",
+            shapes(&[Some(x), Some(h0), Some(w_ih), Some(w_hh), b_ih, b_hh])
+        ))
+    };
+    if x.ndim() != 3 || w_ih.ndim() != 2 || w_hh.ndim() != 2 {
+        return Err(bad("expected a 3-D input (T, B, I) and 2-D weights"));
+    }
+    let (t, b, i) = (x.shape[0], x.shape[1], x.shape[2]);
+    let h = w_hh.shape[1];
+    if h == 0 || w_hh.shape[0] != h {
+        return Err(bad("weight_hh must be (hidden, hidden) with hidden >= 1"));
+    }
+    if w_ih.shape != [h, i] {
+        return Err(bad("weight_ih must be (hidden, input_size)"));
+    }
+    if t == 0 {
+        return Err(bad("expected a sequence of length >= 1"));
+    }
+    if h0.shape != [b, h] {
+        return Err(bad("h0 must be (batch, hidden)"));
+    }
+    for bias in [b_ih, b_hh].into_iter().flatten() {
+        if bias.shape != [h] {
+            return Err(bad("biases must be (hidden,)"));
+        }
+    }
+    let dt = x.dtype;
+    let mut inputs: Vec<&Tensor> = vec![x, h0, w_ih, w_hh];
+    inputs.extend(b_ih);
+    inputs.extend(b_hh);
+    for (k, tt) in inputs.iter().enumerate() {
+        if tt.dtype != dt {
+            return Err(Error::runtime(format!(
+                "rnn: expected all tensors to have dtype {}, but argument {k} has {}",
+                dt.name(),
+                tt.dtype.name()
+            )));
+        }
+        if tt.device() != x.device() {
+            return Err(Error::runtime(format!("rnn: expected all tensors on the same device (argument {k})")));
+        }
+    }
+    let d = LstmDims { t, b, i, h, reverse };
+    let (xd, h0d, wid, whd) = (x.detach(), h0.detach(), w_ih.detach(), w_hh.detach());
+    let out = crate::with_float!(dt, "rnn", T => {
+        let mut bias = vec![T::zero(); h];
+        for bt in [b_ih, b_hh].into_iter().flatten() {
+            for (a, v) in bias.iter_mut().zip(bt.data::<T>().iter()) {
+                *a += *v;
+            }
+        }
+        let hs = rnn_forward(d, relu, &xd.data::<T>(), &h0d.data::<T>(), &wid.data::<T>(), &whd.data::<T>(), &bias);
+        Tensor::from_vec_unchecked(hs, &[t, b, h])
+    });
+    if !needs_grad(&inputs) {
+        return Ok(out);
+    }
+    let out_d = out.detach();
+    let has_bias = (b_ih.is_some(), b_hh.is_some());
+    let want_dx = x.requires_grad();
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let g = shape::contiguous(&g.detach())?;
+        let res = crate::with_float!(dt, "rnn backward", T => {
+            let (dx, dh0, dwi, dwh, db) = rnn_backward(d, relu, &xd.data::<T>(), &h0d.data::<T>(), &out_d.data::<T>(), &wid.data::<T>(), &whd.data::<T>(), &g.data::<T>(), want_dx);
+            let mut v = vec![
+                dx.map(|dx| Tensor::from_vec_unchecked(dx, &[t, b, i])),
+                Some(Tensor::from_vec_unchecked(dh0, &[b, h])),
+                Some(Tensor::from_vec_unchecked(dwi, &[h, i])),
+                Some(Tensor::from_vec_unchecked(dwh, &[h, h])),
+            ];
+            if has_bias.0 {
+                v.push(Some(Tensor::from_vec_unchecked(db.clone(), &[h])));
+            }
+            if has_bias.1 {
+                v.push(Some(Tensor::from_vec_unchecked(db, &[h])));
+            }
+            v
+        });
+        Ok(res)
+    };
+    let saved: Vec<&Tensor> = inputs.clone();
+    Ok(record(out, if relu { "RnnReluLayer" } else { "RnnTanhLayer" }, &inputs, &saved, Box::new(back)))
 }
