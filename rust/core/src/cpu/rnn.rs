@@ -17,9 +17,56 @@ use super::float::{Fma, Float};
 use super::gemm::{gemm, MatRef};
 use rayon::prelude::*;
 
+/// The gate non-linearities: f64 through libm; f32 through a branch-free
+/// Cephes-style exp (range reduction by ln 2, degree-6 polynomial, ~2 ulp)
+/// that the compiler can inline and vectorise, since libm's expf/tanhf
+/// dominated small recurrent layers.
+pub trait Gate: Float + Fma {
+    fn sig(self) -> Self;
+    fn th(self) -> Self;
+}
+
+impl Gate for f64 {
+    #[inline(always)]
+    fn sig(self) -> f64 {
+        1.0 / (1.0 + (-self).exp())
+    }
+    #[inline(always)]
+    fn th(self) -> f64 {
+        f64::tanh(self)
+    }
+}
+
 #[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
-    T::one() / (T::one() + (-x).exp())
+fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const MAGIC: f32 = 12_582_912.0; // 1.5·2^23: adding it rounds to an integer
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.3, 88.3);
+    let n = (x * LOG2E + MAGIC) - MAGIC;
+    let r = x - n * C1 - n * C2;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    // n ∈ [-126, 127] after the clamp, so n + 127 is a normal exponent
+    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+impl Gate for f32 {
+    #[inline(always)]
+    fn sig(self) -> f32 {
+        1.0 / (1.0 + exp_f32(-self))
+    }
+    #[inline(always)]
+    fn th(self) -> f32 {
+        // NaN propagates: clamp keeps it and the polynomial carries it
+        1.0 - 2.0 / (exp_f32(2.0 * self) + 1.0)
+    }
 }
 
 /// Rows of a fused pass run in parallel only when there is enough work.
@@ -52,7 +99,7 @@ pub struct LstmSaved<T> {
 /// `bias` (4H) = b_ih + b_hh (or zeros) — all contiguous row-major.
 /// Returns the hidden states (T, B, H) in time order, and what backward needs.
 #[allow(clippy::type_complexity)]
-pub fn lstm_forward<T: Float + Fma>(
+pub fn lstm_forward<T: Gate>(
     d: LstmDims,
     x: &[T],
     h0: &[T],
@@ -90,13 +137,13 @@ pub fn lstm_forward<T: Float + Fma>(
         let hout = &mut hs[tp * b * h..(tp + 1) * b * h];
         let row = |(((gr, cn), ho), cp): (((&mut [T], &mut [T]), &mut [T]), &[T])| {
             for j in 0..h {
-                let ig = sigmoid(gr[j]);
-                let fg = sigmoid(gr[h + j]);
-                let gg = gr[2 * h + j].tanh();
-                let og = sigmoid(gr[3 * h + j]);
+                let ig = Gate::sig(gr[j]);
+                let fg = Gate::sig(gr[h + j]);
+                let gg = gr[2 * h + j].th();
+                let og = Gate::sig(gr[3 * h + j]);
                 let c = fg * cp[j] + ig * gg;
                 cn[j] = c;
-                ho[j] = og * c.tanh();
+                ho[j] = og * c.th();
                 gr[j] = ig;
                 gr[h + j] = fg;
                 gr[2 * h + j] = gg;
@@ -133,7 +180,7 @@ pub struct LstmGrads<T> {
 /// Backward through time. `dhs` (T, B, H) gradient of the hidden-state
 /// sequence (time order), `dc_n` (B, H) gradient of the final cell state.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-pub fn lstm_backward<T: Float + Fma>(
+pub fn lstm_backward<T: Gate>(
     d: LstmDims,
     x: &[T],
     h0: &[T],
@@ -167,7 +214,7 @@ pub fn lstm_backward<T: Float + Fma>(
             for j in 0..h {
                 let (ig, fg, gg, og) = (ga[j], ga[h + j], ga[2 * h + j], ga[3 * h + j]);
                 let dh = dho[j] + dhn[j];
-                let tc = c[j].tanh();
+                let tc = c[j].th();
                 let dc = dcn[j] + dh * og * (T::one() - tc * tc);
                 dgr[j] = dc * gg * ig * (T::one() - ig);
                 dgr[h + j] = dc * cp[j] * fg * (T::one() - fg);
@@ -243,7 +290,7 @@ pub struct GruSaved<T> {
 /// `x` (T·B, I), `h0` (B, H), `w_ih` (3H, I), `w_hh` (3H, H), `b_ih`/`b_hh`
 /// (3H) (zeros when absent). Returns the hidden states (T, B, H), time order.
 #[allow(clippy::too_many_arguments)]
-pub fn gru_forward<T: Float + Fma>(
+pub fn gru_forward<T: Gate>(
     d: LstmDims,
     x: &[T],
     h0: &[T],
@@ -281,9 +328,9 @@ pub fn gru_forward<T: Float + Fma>(
             gblk.chunks_mut(g3).zip(hg.chunks(g3)).zip(hout.chunks_mut(h)).zip(hnb.chunks_mut(h)).zip(hprev.chunks(h))
         {
             for j in 0..h {
-                let r = sigmoid(gr[j] + hgr[j]);
-                let z = sigmoid(gr[h + j] + hgr[h + j]);
-                let n = (gr[2 * h + j] + r * hgr[2 * h + j]).tanh();
+                let r = Gate::sig(gr[j] + hgr[j]);
+                let z = Gate::sig(gr[h + j] + hgr[h + j]);
+                let n = (gr[2 * h + j] + r * hgr[2 * h + j]).th();
                 ho[j] = (T::one() - z) * n + z * hp[j];
                 hnr[j] = hgr[2 * h + j];
                 gr[j] = r;
@@ -309,7 +356,7 @@ pub struct GruGrads<T> {
 /// GRU backward through time; `dhs` (T, B, H) is the gradient of the output
 /// sequence (time order, h_n's gradient already folded in by the caller's views).
 #[allow(clippy::too_many_arguments)]
-pub fn gru_backward<T: Float + Fma>(
+pub fn gru_backward<T: Gate>(
     d: LstmDims,
     x: &[T],
     h0: &[T],
@@ -399,7 +446,7 @@ pub fn gru_backward<T: Float + Fma>(
 /// `bias` (H) = b_ih + b_hh. Returns the hidden states (T, B, H), time order
 /// (they are also everything backward needs).
 #[allow(clippy::too_many_arguments)]
-pub fn rnn_forward<T: Float + Fma>(d: LstmDims, relu: bool, x: &[T], h0: &[T], w_ih: &[T], w_hh: &[T], bias: &[T]) -> Vec<T> {
+pub fn rnn_forward<T: Gate>(d: LstmDims, relu: bool, x: &[T], h0: &[T], w_ih: &[T], w_hh: &[T], bias: &[T]) -> Vec<T> {
     let LstmDims { t, b, i, h, reverse } = d;
     let bh = b * h;
     let mut hs = Vec::with_capacity(t * bh);
@@ -420,7 +467,7 @@ pub fn rnn_forward<T: Float + Fma>(d: LstmDims, relu: bool, x: &[T], h0: &[T], w
             *v = if relu {
                 if *v < T::zero() { T::zero() } else { *v }
             } else {
-                v.tanh()
+                v.th()
             };
         }
         hprev.copy_from_slice(blk);
@@ -431,7 +478,7 @@ pub fn rnn_forward<T: Float + Fma>(d: LstmDims, relu: bool, x: &[T], h0: &[T], w
 /// Elman RNN backward through time: returns (dx, dh0, dW_ih, dW_hh, db)
 /// where db is the gradient of both b_ih and b_hh.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-pub fn rnn_backward<T: Float + Fma>(
+pub fn rnn_backward<T: Gate>(
     d: LstmDims,
     relu: bool,
     x: &[T],
