@@ -187,7 +187,8 @@ pub fn lstm_backward<T: Gate>(
     hs: &[T],
     w_ih: &[T],
     w_hh: &[T],
-    saved: &LstmSaved<T>,
+    saved_gates: &[T],
+    saved_cs: &[T],
     dhs: &[T],
     dc_n: &[T],
     want_dx: bool,
@@ -202,10 +203,10 @@ pub fn lstm_backward<T: Gate>(
     let whm = MatRef { data: w_hh, offset: 0, rs: h, cs: 1 };
     for s in (0..t).rev() {
         let tp = tpos(s, t, reverse);
-        let gact = &saved.gates[tp * b * g4..(tp + 1) * b * g4];
+        let gact = &saved_gates[tp * b * g4..(tp + 1) * b * g4];
         let dg = &mut dgates[tp * b * g4..(tp + 1) * b * g4];
-        let c_all = &saved.cs[(s + 1) * bh..(s + 2) * bh];
-        let cp_all = &saved.cs[s * bh..(s + 1) * bh];
+        let c_all = &saved_cs[(s + 1) * bh..(s + 2) * bh];
+        let cp_all = &saved_cs[s * bh..(s + 1) * bh];
         let dhs_t = &dhs[tp * bh..(tp + 1) * bh];
         let row = |((((dgr, dcn), ga), (c, cp)), (dho, dhn)): (
             (((&mut [T], &mut [T]), &[T]), (&[T], &[T])),
@@ -363,7 +364,8 @@ pub fn gru_backward<T: Gate>(
     hs: &[T],
     w_ih: &[T],
     w_hh: &[T],
-    saved: &GruSaved<T>,
+    saved_gates: &[T],
+    saved_hn: &[T],
     dhs: &[T],
     want_dx: bool,
 ) -> GruGrads<T> {
@@ -379,8 +381,8 @@ pub fn gru_backward<T: Gate>(
     for s in (0..t).rev() {
         let tp = tpos(s, t, reverse);
         let hp_all: &[T] = if s == 0 { h0 } else { &hs[tpos(s - 1, t, reverse) * bh..][..bh] };
-        let ga = &saved.gates[tp * b * g3..(tp + 1) * b * g3];
-        let hn = &saved.hn[tp * bh..(tp + 1) * bh];
+        let ga = &saved_gates[tp * b * g3..(tp + 1) * b * g3];
+        let hn = &saved_hn[tp * bh..(tp + 1) * bh];
         let dx_b = &mut dxg[tp * b * g3..(tp + 1) * b * g3];
         let dh_b = &mut dhg[tp * b * g3..(tp + 1) * b * g3];
         let dho = &dhs[tp * bh..(tp + 1) * bh];

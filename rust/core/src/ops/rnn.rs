@@ -9,7 +9,7 @@
 use super::shape;
 use crate::autograd::{needs_grad, record};
 use crate::cpu::rnn::{
-    gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward, GruSaved, LstmDims, LstmSaved,
+    gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward, LstmDims,
 };
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -113,7 +113,6 @@ pub fn lstm_layer(
         let res = crate::with_float!(dt, "lstm backward", T => {
             let gd = g.data::<T>();
             let outv = out_d.data::<T>();
-            let saved = LstmSaved { gates: gates_t.to_vec::<T>(), cs: cs_t.to_vec::<T>() };
             let gr = lstm_backward(
                 d,
                 &xd.data::<T>(),
@@ -121,7 +120,8 @@ pub fn lstm_layer(
                 &outv[..t * b * h],
                 &wid.data::<T>(),
                 &whd.data::<T>(),
-                &saved,
+                &gates_t.data::<T>(),
+                &cs_t.data::<T>(),
                 &gd[..t * b * h],
                 &gd[t * b * h..],
                 want_dx,
@@ -227,8 +227,7 @@ pub fn gru_layer(
     let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
         let g = shape::contiguous(&g.detach())?;
         let res = crate::with_float!(dt, "gru backward", T => {
-            let saved = GruSaved { gates: gates_t.to_vec::<T>(), hn: hn_t.to_vec::<T>() };
-            let gr = gru_backward(d, &xd.data::<T>(), &h0d.data::<T>(), &out_d.data::<T>(), &wid.data::<T>(), &whd.data::<T>(), &saved, &g.data::<T>(), want_dx);
+            let gr = gru_backward(d, &xd.data::<T>(), &h0d.data::<T>(), &out_d.data::<T>(), &wid.data::<T>(), &whd.data::<T>(), &gates_t.data::<T>(), &hn_t.data::<T>(), &g.data::<T>(), want_dx);
             let mut v = vec![
                 gr.dx.map(|dx| Tensor::from_vec_unchecked(dx, &[t, b, i])),
                 Some(Tensor::from_vec_unchecked(gr.dh0, &[b, h])),
