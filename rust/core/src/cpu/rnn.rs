@@ -136,18 +136,23 @@ pub fn lstm_forward<T: Gate>(
         let cnext = &mut cnext_all[..b * h];
         let hout = &mut hs[tp * b * h..(tp + 1) * b * h];
         let row = |(((gr, cn), ho), cp): (((&mut [T], &mut [T]), &mut [T]), &[T])| {
+            // equal-length slices so the loop runs without bounds checks (and vectorises)
+            let (gi, rest) = gr.split_at_mut(h);
+            let (gf, rest) = rest.split_at_mut(h);
+            let (gc, go) = rest.split_at_mut(h);
+            let (go, cn, ho, cp) = (&mut go[..h], &mut cn[..h], &mut ho[..h], &cp[..h]);
             for j in 0..h {
-                let ig = Gate::sig(gr[j]);
-                let fg = Gate::sig(gr[h + j]);
-                let gg = gr[2 * h + j].th();
-                let og = Gate::sig(gr[3 * h + j]);
+                let ig = Gate::sig(gi[j]);
+                let fg = Gate::sig(gf[j]);
+                let gg = gc[j].th();
+                let og = Gate::sig(go[j]);
                 let c = fg * cp[j] + ig * gg;
                 cn[j] = c;
                 ho[j] = og * c.th();
-                gr[j] = ig;
-                gr[h + j] = fg;
-                gr[2 * h + j] = gg;
-                gr[3 * h + j] = og;
+                gi[j] = ig;
+                gf[j] = fg;
+                gc[j] = gg;
+                go[j] = og;
             }
         };
         if b * g4 >= PAR_MIN && b > 1 {
