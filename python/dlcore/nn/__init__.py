@@ -19,6 +19,7 @@ from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .module import Module, Parameter
 from .noise import GaussianDropout, GaussianNoise
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "CrossEntropyLoss",
@@ -57,3 +58,4 @@ __all__ += ["Embedding", "LayerNorm"]
 from .attention import MultiheadAttention  # noqa: E402
 
 __all__ += ["MultiheadAttention"]
+__all__ += ["LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell"]

@@ -9,6 +9,7 @@ mod functions;
 mod indexing;
 mod optim_bindings;
 mod seq_bindings;
+mod rnn_bindings;
 mod nn_bindings;
 mod tensor;
 mod tensor_math;
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conv_bindings::register(m)?;
     optim_bindings::register(m)?;
     nn_bindings::register(m)?;
+    rnn_bindings::register(m)?;
     bench::register(m)?;
     seq_bindings::register(m)?;
     m.add_class::<PyDType>()?;

@@ -10,6 +10,7 @@ pub mod membw;
 pub mod optim;
 pub mod peak;
 pub mod reduce;
+pub mod rnn;
 pub mod simd;
 // CNN kernels (issue 4)
 pub mod activation;

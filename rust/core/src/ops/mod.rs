@@ -22,6 +22,7 @@ pub mod norm;
 pub mod pool;
 // sequence models (issue 5): layer norm, attention
 pub mod seq;
+pub mod rnn;
 
 pub use binary::*;
 pub use conv::*;
@@ -33,6 +34,7 @@ pub use join::*;
 pub use linalg::*;
 pub use loss::*;
 pub use reduce::*;
+pub use rnn::*;
 pub use shape::*;
 pub use unary::*;
 

@@ -1,0 +1,336 @@
+"""Recurrent layers with PyTorch's API, parameter names and layouts:
+``LSTM``, ``GRU``, ``RNN`` and ``LSTMCell``, ``GRUCell``, ``RNNCell``.
+
+Each layer-direction of an ``LSTM`` runs as one fused Rust kernel (input
+projection for all steps as one GEMM, per step one recurrent GEMM plus one
+fused gate/cell pass; backward through time in Rust) recorded as one autograd
+node. A PyTorch ``state_dict`` loads unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import dlcore
+from dlcore import Tensor, _core
+
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    """Run one layer-direction; returns (output (T,B,H), h_n (B,H), c_n (B,H))."""
+    t = x.shape[0]
+    packed = _core.lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+    out = packed.narrow(0, 0, t)
+    h_n = packed.select(0, 0 if reverse else t - 1)
+    c_n = packed.select(0, t)
+    return out, h_n, c_n
+
+
+def _gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
+    """Run one GRU layer-direction; returns (output (T,B,H), h_n (B,H))."""
+    out = _core.gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
+    return out, out.select(0, 0 if reverse else x.shape[0] - 1)
+
+
+def _rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu):
+    """Run one Elman RNN layer-direction; returns (output (T,B,H), h_n (B,H))."""
+    out = _core.rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu)
+    return out, out.select(0, 0 if reverse else x.shape[0] - 1)
+
+
+class _RNNBase(Module):
+    """Shared multi-layer / bidirectional driver of ``LSTM`` and ``GRU``:
+    parameters ``weight_ih_l{k}[_reverse]`` (gates·H, in), ``weight_hh_l{k}``,
+    ``bias_ih_l{k}``, ``bias_hh_l{k}``; one fused Rust node per layer-direction."""
+
+    _mode = "LSTM"
+    _gates = 4
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
+        super().__init__()
+        mode, gates = self._mode, self._gates
+        if not isinstance(hidden_size, int) or hidden_size <= 0:
+            raise ValueError(f"{mode}: hidden_size must be a positive int, got {hidden_size!r}")
+        if not isinstance(num_layers, int) or num_layers <= 0:
+            raise ValueError(f"{mode}: num_layers must be a positive int, got {num_layers!r}")
+        if isinstance(dropout, bool) or not 0 <= dropout <= 1:
+            raise ValueError(f"{mode}: dropout should be a number in range [0, 1], got {dropout!r}")
+        if proj_size != 0:
+            raise NotImplementedError(f"{mode}: proj_size != 0 is not supported by dlcore yet")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size = bidirectional, proj_size
+        factory = {"device": device, "dtype": dtype}
+        dirs = 2 if bidirectional else 1
+        self._flat_names = []
+        for layer in range(num_layers):
+            in_f = input_size if layer == 0 else hidden_size * dirs
+            for d in range(dirs):
+                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+                names = [f"weight_ih{sfx}", f"weight_hh{sfx}"]
+                setattr(self, names[0], Parameter(dlcore.empty(gates * hidden_size, in_f, **factory)))
+                setattr(self, names[1], Parameter(dlcore.empty(gates * hidden_size, hidden_size, **factory)))
+                if bias:
+                    names += [f"bias_ih{sfx}", f"bias_hh{sfx}"]
+                    setattr(self, names[2], Parameter(dlcore.empty(gates * hidden_size, **factory)))
+                    setattr(self, names[3], Parameter(dlcore.empty(gates * hidden_size, **factory)))
+                self._flat_names.append(names)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # torch: every weight and bias ~ U(-1/sqrt(hidden), 1/sqrt(hidden))
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+    def forward(self, input: Tensor, hx=None):
+        dirs = 2 if self.bidirectional else 1
+        lstm = self._mode == "LSTM"
+        name = "RNN" if self._mode.startswith("RNN") else self._mode
+        if input.dim() not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+        unbatched = input.dim() == 2
+        x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+        if x.shape[2] != self.input_size:
+            raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[2]} (input shape {tuple(input.shape)})")
+        batch = x.shape[1]
+        expect = (self.num_layers * dirs, batch, self.hidden_size)
+        if hx is None:
+            h0 = c0 = dlcore.zeros(*expect, dtype=x.dtype, device=x.device)
+        elif not lstm:
+            h0 = hx
+            if unbatched:
+                if h0.dim() != 2:
+                    raise RuntimeError(f"{name}: for unbatched 2-D input, hx should also be 2-D but got a {h0.dim()}-D tensor")
+                h0 = h0.unsqueeze(1)
+            if tuple(h0.shape) != expect:
+                raise RuntimeError(f"{name}: Expected hidden size {expect}, got {tuple(h0.shape)}")
+        else:
+            h0, c0 = hx
+            if unbatched:
+                if h0.dim() != 2 or c0.dim() != 2:
+                    raise RuntimeError(f"LSTM: for unbatched 2-D input, hx and cx should also be 2-D but got ({h0.dim()}-D, {c0.dim()}-D) tensors")
+                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+            if tuple(h0.shape) != expect or tuple(c0.shape) != expect:
+                raise RuntimeError(f"LSTM: Expected hidden size {expect}, got h0 {tuple(h0.shape)} and c0 {tuple(c0.shape)}")
+        hn, cn = [], []
+        layer_in = x
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(dirs):
+                k = layer * dirs + d
+                ps = [getattr(self, n) for n in self._flat_names[k]]
+                b_ih, b_hh = (ps[2], ps[3]) if self.bias else (None, None)
+                if lstm:
+                    out, h, c = _lstm_layer(layer_in, h0.select(0, k), c0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1)
+                    cn.append(c)
+                elif self._mode == "GRU":
+                    out, h = _gru_layer(layer_in, h0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1)
+                else:
+                    out, h = _rnn_layer(layer_in, h0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1, self._mode == "RNN_RELU")
+                outs.append(out)
+                hn.append(h)
+            layer_in = outs[0] if dirs == 1 else dlcore.cat(outs, 2)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_in = F.dropout(layer_in, self.dropout, True)
+        output = layer_in
+        h_n = dlcore.stack(hn, 0)
+        if not lstm:
+            if unbatched:
+                return output.squeeze(1), h_n.squeeze(1)
+            return (output.transpose(0, 1) if self.batch_first else output), h_n
+        c_n = dlcore.stack(cn, 0)
+        if unbatched:
+            return output.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        return output, (h_n, c_n)
+
+
+class LSTM(_RNNBase):
+    """Multi-layer LSTM, as ``torch.nn.LSTM``.
+
+    Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+    dropout=0.0 (between layers, training only), bidirectional=False,
+    proj_size=0 (only 0 is supported), device, dtype.
+
+    Input (T, B, I) — (B, T, I) with ``batch_first`` — or unbatched (T, I);
+    optional ``(h_0, c_0)`` of shape (num_layers·D, B, H). Returns
+    ``output, (h_n, c_n)``; weights (4H, ·) with gates ordered i, f, g, o.
+    """
+
+    _mode, _gates = "LSTM", 4
+
+
+class GRU(_RNNBase):
+    """Multi-layer GRU, as ``torch.nn.GRU`` (gates r, z, n;
+    ``n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))``, ``h' = (1−z) ⊙ n + z ⊙ h``).
+
+    Same arguments as ``LSTM`` (no proj_size); optional ``h_0`` of shape
+    (num_layers·D, B, H). Returns ``output, h_n``; weights (3H, ·).
+    """
+
+    _mode, _gates = "GRU", 3
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype)
+
+
+class RNN(_RNNBase):
+    """Multi-layer Elman RNN, as ``torch.nn.RNN``:
+    ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act ``'tanh'`` or ``'relu'``.
+
+    Args: input_size, hidden_size, num_layers=1, nonlinearity='tanh',
+    bias=True, batch_first=False, dropout=0.0, bidirectional=False.
+    Returns ``output, h_n``; weights (H, ·).
+    """
+
+    _mode, _gates = "RNN", 1
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype)
+        self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.nonlinearity = nonlinearity
+
+
+class LSTMCell(Module):
+    """One LSTM step, as ``torch.nn.LSTMCell`` (weight_ih (4H, I), weight_hh
+    (4H, H), bias_ih, bias_hh; gates i, f, g, o). Returns ``(h', c')``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        factory = {"device": device, "dtype": dtype}
+        self.weight_ih = Parameter(dlcore.empty(4 * hidden_size, input_size, **factory))
+        self.weight_hh = Parameter(dlcore.empty(4 * hidden_size, hidden_size, **factory))
+        if bias:
+            self.bias_ih = Parameter(dlcore.empty(4 * hidden_size, **factory))
+            self.bias_hh = Parameter(dlcore.empty(4 * hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+    def forward(self, input: Tensor, hx=None):
+        if input.dim() not in (1, 2):
+            raise ValueError(f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+        unbatched = input.dim() == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if hx is None:
+            h0 = c0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+        else:
+            h0, c0 = hx
+            if unbatched:
+                h0, c0 = h0.unsqueeze(0), c0.unsqueeze(0)
+        _, h, c = _lstm_layer(x.unsqueeze(0), h0, c0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
+        if unbatched:
+            return h.squeeze(0), c.squeeze(0)
+        return h, c
+
+
+class GRUCell(Module):
+    """One GRU step, as ``torch.nn.GRUCell`` (weight_ih (3H, I), weight_hh
+    (3H, H), bias_ih, bias_hh; gates r, z, n). Returns ``h'``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        factory = {"device": device, "dtype": dtype}
+        self.weight_ih = Parameter(dlcore.empty(3 * hidden_size, input_size, **factory))
+        self.weight_hh = Parameter(dlcore.empty(3 * hidden_size, hidden_size, **factory))
+        if bias:
+            self.bias_ih = Parameter(dlcore.empty(3 * hidden_size, **factory))
+            self.bias_hh = Parameter(dlcore.empty(3 * hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+    def forward(self, input: Tensor, hx=None):
+        if input.dim() not in (1, 2):
+            raise ValueError(f"GRUCell: Expected input to be 1D or 2D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+        unbatched = input.dim() == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if hx is None:
+            h0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+        else:
+            h0 = hx.unsqueeze(0) if unbatched else hx
+        _, h = _gru_layer(x.unsqueeze(0), h0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
+        return h.squeeze(0) if unbatched else h
+
+
+class RNNCell(Module):
+    """One Elman RNN step, as ``torch.nn.RNNCell`` (weight_ih (H, I),
+    weight_hh (H, H), bias_ih, bias_hh; nonlinearity 'tanh' or 'relu')."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
+        super().__init__()
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: Unknown nonlinearity: {nonlinearity}")
+        self.input_size, self.hidden_size, self.bias, self.nonlinearity = input_size, hidden_size, bias, nonlinearity
+        factory = {"device": device, "dtype": dtype}
+        self.weight_ih = Parameter(dlcore.empty(hidden_size, input_size, **factory))
+        self.weight_hh = Parameter(dlcore.empty(hidden_size, hidden_size, **factory))
+        if bias:
+            self.bias_ih = Parameter(dlcore.empty(hidden_size, **factory))
+            self.bias_hh = Parameter(dlcore.empty(hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        return s + ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity}")
+
+    def forward(self, input: Tensor, hx=None):
+        if input.dim() not in (1, 2):
+            raise ValueError(f"RNNCell: Expected input to be 1D or 2D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+        unbatched = input.dim() == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if hx is None:
+            h0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+        else:
+            h0 = hx.unsqueeze(0) if unbatched else hx
+        _, h = _rnn_layer(x.unsqueeze(0), h0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False, self.nonlinearity == "relu")
+        return h.squeeze(0) if unbatched else h
