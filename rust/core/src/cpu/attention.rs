@@ -16,50 +16,14 @@
 //! accumulates dQ, one parallel over key blocks accumulates dK and dV, so no
 //! two threads ever write the same row.
 
-use super::float::Fma;
 use super::gemm::{gemm_threads, MatRef};
 use super::simd::dot;
 use super::Float;
 use rayon::prelude::*;
 
-/// The element types the kernel runs on: `exp_fast` is a branch-free exp
-/// that LLVM vectorises (f32: Cody–Waite reduction + degree-6 Taylor, rel.
-/// error < 2e-7, tiny inputs flush to ~1e-38 instead of 0; f64: libm exp).
-/// exp of every score is the non-GEMM hot spot of attention.
-pub trait AttnFloat: Float + Fma {
-    fn exp_fast(self) -> Self;
-}
-
-impl AttnFloat for f64 {
-    #[inline(always)]
-    fn exp_fast(self) -> f64 {
-        self.exp()
-    }
-}
-
-impl AttnFloat for f32 {
-    #[inline(always)]
-    fn exp_fast(self) -> f32 {
-        const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
-        let x = if self < -87.0 {
-            -87.0
-        } else if self > 88.0 {
-            88.0
-        } else {
-            self
-        };
-        let t = x * std::f32::consts::LOG2_E + MAGIC;
-        let n = t - MAGIC;
-        let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6; // ln2 split hi + lo
-        let p = 1.0
-            + r * (1.0
-                + r * (0.5
-                    + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-        // n in [-126, 127]: 2ⁿ is the float with biased exponent n + 127
-        let ni = (t.to_bits() as i32) - 0x4B40_0000;
-        p * f32::from_bits(((ni + 127) as u32) << 23)
-    }
-}
+/// The element types the kernel runs on (exp of every score is the non-GEMM
+/// hot spot of attention: `exp_fast` is the vectorisable one in fastmath.rs).
+pub use super::fastmath::ExpFast as AttnFloat;
 
 const BQ: usize = 64;
 const BK: usize = 64;

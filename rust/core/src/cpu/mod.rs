@@ -3,6 +3,7 @@
 
 pub mod conv;
 pub mod elementwise;
+pub mod fastmath;
 pub mod float;
 pub mod gemm;
 pub mod loss;

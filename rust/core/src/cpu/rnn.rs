@@ -37,25 +37,7 @@ impl Gate for f64 {
     }
 }
 
-#[inline(always)]
-fn exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const MAGIC: f32 = 12_582_912.0; // 1.5·2^23: adding it rounds to an integer
-    const C1: f32 = 0.693_359_4;
-    const C2: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.3, 88.3);
-    let n = (x * LOG2E + MAGIC) - MAGIC;
-    let r = x - n * C1 - n * C2;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
-    // n ∈ [-126, 127] after the clamp, so n + 127 is a normal exponent
-    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
-}
+use super::fastmath::exp_f32;
 
 impl Gate for f32 {
     #[inline(always)]
