@@ -43,18 +43,13 @@ impl Dim {
 /// cols[(c·kh + i)·kw + j, oh·gw + ow] = image[c, src_h(oh, i), src_w(ow, j)] (0 outside).
 /// `image` is channels × H × W contiguous; `cols` has channels·kh·kw rows of gh·gw.
 pub fn im2col<T: Float>(image: &[T], channels: usize, h: Dim, w: Dim, cols: &mut [T]) {
-    im2col_ld(image, channels, h, w, cols, h.grid * w.grid)
-}
-
-/// `im2col` into rows `ld` apart (several samples side by side in one panel).
-pub fn im2col_ld<T: Float>(image: &[T], channels: usize, h: Dim, w: Dim, cols: &mut [T], ld: usize) {
     let (gh, gw) = (h.grid, w.grid);
     let plane = h.image * w.image;
     for c in 0..channels {
         let img = &image[c * plane..(c + 1) * plane];
         for i in 0..h.kernel {
             for j in 0..w.kernel {
-                let row = ((c * h.kernel + i) * w.kernel + j) * ld;
+                let row = ((c * h.kernel + i) * w.kernel + j) * gh * gw;
                 let dst = &mut cols[row..row + gh * gw];
                 let (lo, hi) = w.valid_range(j);
                 for oh in 0..gh {
@@ -83,18 +78,13 @@ pub fn im2col_ld<T: Float>(image: &[T], channels: usize, h: Dim, w: Dim, cols: &
 
 /// The adjoint of `im2col`: image[c, …] += every cols entry that read it.
 pub fn col2im<T: Float>(cols: &[T], channels: usize, h: Dim, w: Dim, image: &mut [T]) {
-    col2im_ld(cols, channels, h, w, image, h.grid * w.grid)
-}
-
-/// `col2im` from rows `ld` apart.
-pub fn col2im_ld<T: Float>(cols: &[T], channels: usize, h: Dim, w: Dim, image: &mut [T], ld: usize) {
     let (gh, gw) = (h.grid, w.grid);
     let plane = h.image * w.image;
     for c in 0..channels {
         let img = &mut image[c * plane..(c + 1) * plane];
         for i in 0..h.kernel {
             for j in 0..w.kernel {
-                let row = ((c * h.kernel + i) * w.kernel + j) * ld;
+                let row = ((c * h.kernel + i) * w.kernel + j) * gh * gw;
                 let src = &cols[row..row + gh * gw];
                 let (lo, hi) = w.valid_range(j);
                 for oh in 0..gh {

@@ -11,7 +11,7 @@
 
 use super::{shape, sum_to};
 use crate::autograd::{needs_grad, record};
-use crate::cpu::conv::{col2im, col2im_ld, depthwise_bwd_data, depthwise_bwd_filter, depthwise_fwd, im2col, im2col_ld, Dim};
+use crate::cpu::conv::{col2im, depthwise_bwd_data, depthwise_bwd_filter, depthwise_fwd, im2col, Dim};
 use crate::cpu::float::Fma;
 use crate::cpu::gemm::{gemm, MatRef};
 use crate::cpu::Float;
@@ -60,73 +60,6 @@ impl Geo {
     fn depthwise(&self) -> bool {
         self.cg == 1 && self.og == 1
     }
-    /// Samples sharing one im2col panel (and so one GEMM), or 1. Small
-    /// per-sample GEMMs (a LeNet layer: 64×196×288) waste most of their time
-    /// packing; side by side they make one GEMM wide enough to run at speed.
-    /// Large ones keep one sample per task so im2col runs in parallel too.
-    fn batch(&self) -> usize {
-        const SMALL_MACS: usize = 1 << 23; // per sample and group
-        const PANEL_ELEMS: usize = 1 << 21; // 8 MiB of f32 im2col panel
-        let per = self.k() * self.grid_plane();
-        if self.depthwise() || self.pointwise() || per == 0 || self.og * per >= SMALL_MACS {
-            return 1;
-        }
-        (PANEL_ELEMS / per).clamp(1, self.n.max(1))
-    }
-}
-
-/// Fills `cols` (k × nb·gp, rows `nb·gp` apart) with the im2col panels of
-/// samples n0..n0+nb, group g, side by side.
-fn panel_batch<T: Float>(image: &[T], geo: Geo, g: usize, n0: usize, nb: usize, cols: &mut [T]) {
-    let (ip, gp) = (geo.image_plane(), geo.grid_plane());
-    let c_total = geo.cg * geo.groups;
-    for s in 0..nb {
-        let img = &image[((n0 + s) * c_total + g * geo.cg) * ip..((n0 + s) * c_total + (g + 1) * geo.cg) * ip];
-        im2col_ld(img, geo.cg, geo.h, geo.w, &mut cols[s * gp..], nb * gp);
-    }
-}
-
-/// Offsets pairing grid[n0+s, g·og+o, :] with row o, columns s·gp.. of an
-/// og × nb·gp block, for every (s, o).
-fn block_rows(geo: Geo, g: usize, n0: usize, nb: usize) -> impl Iterator<Item = (usize, usize)> {
-    let (gp, o_total) = (geo.grid_plane(), geo.og * geo.groups);
-    (0..nb).flat_map(move |s| (0..geo.og).map(move |o| (((n0 + s) * o_total + g * geo.og + o) * gp, o * nb * gp + s * gp)))
-}
-
-fn gather_block<T: Float>(grid: &[T], geo: Geo, g: usize, n0: usize, nb: usize, block: &mut [T]) {
-    let gp = geo.grid_plane();
-    for (src, dst) in block_rows(geo, g, n0, nb) {
-        block[dst..dst + gp].copy_from_slice(&grid[src..src + gp]);
-    }
-}
-
-fn scatter_block<T: Float>(block: &[T], geo: Geo, g: usize, n0: usize, nb: usize, grid: &mut [T]) {
-    let gp = geo.grid_plane();
-    for (dst, src) in block_rows(geo, g, n0, nb) {
-        grid[dst..dst + gp].copy_from_slice(&block[src..src + gp]);
-    }
-}
-
-/// The batched forward: one GEMM per chunk of samples and group.
-fn grid_from_image_batched<T: Float + Fma>(image: &[T], filt: &[T], bias: Option<&[T]>, geo: Geo, grid: &mut [T]) {
-    let (gp, k, nb_max) = (geo.grid_plane(), geo.k(), geo.batch());
-    let mut cols = vec![T::zero(); k * nb_max * gp];
-    let mut block = vec![T::zero(); geo.og * nb_max * gp];
-    for n0 in (0..geo.n).step_by(nb_max) {
-        let nb = nb_max.min(geo.n - n0);
-        for g in 0..geo.groups {
-            let cols = &mut cols[..k * nb * gp];
-            panel_batch(image, geo, g, n0, nb, cols);
-            let wg = &filt[g * geo.og * k..(g + 1) * geo.og * k];
-            let block = &mut block[..geo.og * nb * gp];
-            match bias {
-                Some(b) => block.chunks_mut(nb * gp).enumerate().for_each(|(o, row)| row.fill(b[g * geo.og + o])),
-                None => block.fill(T::zero()),
-            }
-            gemm(geo.og, nb * gp, k, T::one(), mat(wg, k, 1), mat(cols, nb * gp, 1), T::one(), block);
-            scatter_block(block, geo, g, n0, nb, grid);
-        }
-    }
 }
 
 fn mat<T>(data: &[T], rs: usize, cs: usize) -> MatRef<'_, T> {
@@ -139,10 +72,6 @@ fn grid_from_image<T: Float + Fma>(image: &[T], filt: &[T], bias: Option<&[T]>, 
     let o_total = geo.og * geo.groups;
     let mut grid = vec![T::zero(); geo.n * o_total * gp];
     if gp == 0 {
-        return grid;
-    }
-    if geo.batch() > 1 {
-        grid_from_image_batched(image, filt, bias, geo, &mut grid);
         return grid;
     }
     crate::cpu::install(|| {
@@ -185,26 +114,6 @@ fn image_from_grid<T: Float + Fma>(grid: &[T], filt: &[T], geo: Geo) -> Vec<T> {
     let c_total = geo.cg * geo.groups;
     let mut image = vec![T::zero(); geo.n * c_total * ip];
     if ip == 0 || gp == 0 {
-        return image;
-    }
-    let nb_max = geo.batch();
-    if nb_max > 1 {
-        let mut block = vec![T::zero(); geo.og * nb_max * gp];
-        let mut cols = vec![T::zero(); k * nb_max * gp];
-        for n0 in (0..geo.n).step_by(nb_max) {
-            let nb = nb_max.min(geo.n - n0);
-            for g in 0..geo.groups {
-                let (block, cols) = (&mut block[..geo.og * nb * gp], &mut cols[..k * nb * gp]);
-                gather_block(grid, geo, g, n0, nb, block);
-                let wg = &filt[g * geo.og * k..(g + 1) * geo.og * k];
-                // Wgᵀ (k × og) · dY (og × nb·gp)
-                gemm(k, nb * gp, geo.og, T::one(), mat(wg, 1, k), mat(block, nb * gp, 1), T::zero(), cols);
-                for s in 0..nb {
-                    let start = ((n0 + s) * c_total + g * geo.cg) * ip;
-                    col2im_ld(&cols[s * gp..], geo.cg, geo.h, geo.w, &mut image[start..start + geo.cg * ip], nb * gp);
-                }
-            }
-        }
         return image;
     }
     crate::cpu::install(|| {
@@ -264,24 +173,6 @@ fn filter_grad<T: Float + Fma>(image: &[T], grid: &[T], geo: Geo) -> Vec<T> {
             gemm(geo.og, k, gp, T::one(), mat(dy, gp, 1), mat(panel, 1, gp), T::one(), dst);
         }
     };
-    let nb_max = geo.batch();
-    if nb_max > 1 {
-        let mut acc = vec![T::zero(); size];
-        let mut block = vec![T::zero(); geo.og * nb_max * gp];
-        let mut cols = vec![T::zero(); k * nb_max * gp];
-        for n0 in (0..geo.n).step_by(nb_max) {
-            let nb = nb_max.min(geo.n - n0);
-            for g in 0..geo.groups {
-                let (block, cols) = (&mut block[..geo.og * nb * gp], &mut cols[..k * nb * gp]);
-                gather_block(grid, geo, g, n0, nb, block);
-                panel_batch(image, geo, g, n0, nb, cols);
-                // dY (og × nb·gp) · colsᵀ (nb·gp × k)
-                let dst = &mut acc[g * geo.og * k..(g + 1) * geo.og * k];
-                gemm(geo.og, k, nb * gp, T::one(), mat(block, nb * gp, 1), mat(cols, 1, nb * gp), T::one(), dst);
-            }
-        }
-        return acc;
-    }
     let cols_len = if geo.pointwise() || geo.depthwise() { 0 } else { k * gp };
     crate::cpu::install(|| {
         (0..geo.n)
