@@ -14,6 +14,24 @@ use crate::cpu::rnn::{
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
+/// Every input must share the first one's dtype and device.
+fn same_dtype_and_device(op: &str, inputs: &[&Tensor]) -> Result<()> {
+    let first = inputs[0];
+    for (k, tt) in inputs.iter().enumerate() {
+        if tt.dtype != first.dtype {
+            return Err(Error::runtime(format!(
+                "{op}: expected all tensors to have dtype {}, but argument {k} has {}",
+                first.dtype.name(),
+                tt.dtype.name()
+            )));
+        }
+        if tt.device() != first.device() {
+            return Err(Error::runtime(format!("{op}: expected all tensors on the same device (argument {k})")));
+        }
+    }
+    Ok(())
+}
+
 fn shapes(ts: &[Option<&Tensor>]) -> String {
     ts.iter()
         .map(|t| match t {
@@ -70,18 +88,7 @@ pub fn lstm_layer(
     let mut inputs: Vec<&Tensor> = vec![x, h0, c0, w_ih, w_hh];
     inputs.extend(b_ih);
     inputs.extend(b_hh);
-    for (k, tt) in inputs.iter().enumerate() {
-        if tt.dtype != dt {
-            return Err(Error::runtime(format!(
-                "lstm: expected all tensors to have dtype {}, but argument {k} has {}",
-                dt.name(),
-                tt.dtype.name()
-            )));
-        }
-        if tt.device() != x.device() {
-            return Err(Error::runtime(format!("lstm: expected all tensors on the same device (argument {k})")));
-        }
-    }
+    same_dtype_and_device("lstm", &inputs)?;
     let d = LstmDims { t, b, i, h, reverse };
     let grad = needs_grad(&inputs);
     let (xd, h0d, c0d, wid, whd) = (x.detach(), h0.detach(), c0.detach(), w_ih.detach(), w_hh.detach());
@@ -191,18 +198,7 @@ pub fn gru_layer(
     let mut inputs: Vec<&Tensor> = vec![x, h0, w_ih, w_hh];
     inputs.extend(b_ih);
     inputs.extend(b_hh);
-    for (k, tt) in inputs.iter().enumerate() {
-        if tt.dtype != dt {
-            return Err(Error::runtime(format!(
-                "gru: expected all tensors to have dtype {}, but argument {k} has {}",
-                dt.name(),
-                tt.dtype.name()
-            )));
-        }
-        if tt.device() != x.device() {
-            return Err(Error::runtime(format!("gru: expected all tensors on the same device (argument {k})")));
-        }
-    }
+    same_dtype_and_device("gru", &inputs)?;
     let d = LstmDims { t, b, i, h, reverse };
     let grad = needs_grad(&inputs);
     let (xd, h0d, wid, whd) = (x.detach(), h0.detach(), w_ih.detach(), w_hh.detach());
@@ -294,18 +290,7 @@ pub fn rnn_layer(
     let mut inputs: Vec<&Tensor> = vec![x, h0, w_ih, w_hh];
     inputs.extend(b_ih);
     inputs.extend(b_hh);
-    for (k, tt) in inputs.iter().enumerate() {
-        if tt.dtype != dt {
-            return Err(Error::runtime(format!(
-                "rnn: expected all tensors to have dtype {}, but argument {k} has {}",
-                dt.name(),
-                tt.dtype.name()
-            )));
-        }
-        if tt.device() != x.device() {
-            return Err(Error::runtime(format!("rnn: expected all tensors on the same device (argument {k})")));
-        }
-    }
+    same_dtype_and_device("rnn", &inputs)?;
     let d = LstmDims { t, b, i, h, reverse };
     let (xd, h0d, wid, whd) = (x.detach(), h0.detach(), w_ih.detach(), w_hh.detach());
     let out = crate::with_float!(dt, "rnn", T => {
