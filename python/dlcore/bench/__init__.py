@@ -43,6 +43,12 @@ CASES.update(CNN_CASES)
 GROUPS["cnn"] = list(CNN_CASES)
 GROUPS["all"] += GROUPS["cnn"]
 
+from .seq import SEQ_CASES, build_seq_case  # noqa: E402  (LSTM, attention)
+
+CASES.update(SEQ_CASES)
+GROUPS["seq"] = list(SEQ_CASES)
+GROUPS["all"] += GROUPS["seq"]
+
 
 def _import(lib: str):
     if lib == "dlcore":
@@ -141,6 +147,8 @@ def build_case(name: str, lib: str, reference_model=None):
         )
     if name in CNN_CASES:
         return build_cnn_case(name, m), None
+    if name in SEQ_CASES:
+        return build_seq_case(name, m, reference_model)
     raise KeyError(f"unknown bench case {name!r}; known: {sorted(CASES)}")
 
 

@@ -1,4 +1,4 @@
-"""`python -m dlcore.bench [overhead|mlp|optim|cnn|all] [--threads N] [--repeat R]`; `gemm` and `peak` see dlcore.bench.gemm."""
+"""`python -m dlcore.bench [overhead|mlp|optim|cnn|seq|all] [--threads N] [--repeat R]`; `gemm` and `peak` see dlcore.bench.gemm."""
 
 import argparse
 import json
