@@ -9,16 +9,21 @@ import pytest
 from dlcore.bench import CASES, GROUPS, build_pair, format_table, run
 
 
+# one causal T=2048 attention step takes seconds; the smaller seq cases cover its code
+SLOW = {"sdpa_causal_t2048"}
+
+
 def test_run_all_cases_once():
-    rows = run(["all"], threads=1, repeat=1, min_time=0.001)
-    assert [r["case"] for r in rows] == GROUPS["all"]
+    cases = [c for c in GROUPS["all"] if c not in SLOW]
+    rows = run(cases, threads=1, repeat=1, min_time=0.001)
+    assert [r["case"] for r in rows] == cases
     for r in rows:
         assert r["dlcore_s"] > 0 and r["threads"] == 1 and r["iters"] >= 1
         if r["torch_s"] is not None:
             assert r["ratio"] == pytest.approx(r["torch_s"] / r["dlcore_s"])
     table = format_table(rows)
     assert "CPU" in table and "threads: 1" in table
-    for name in CASES:
+    for name in cases:
         assert name in table
 
 
@@ -48,3 +53,14 @@ def test_cli():
     )
     assert proc.returncode == 0, proc.stderr
     assert "add16_grad" in proc.stdout and "torch/dlcore" in proc.stdout
+
+
+def test_plot_speedups(tmp_path):
+    from dlcore.bench.plot import plot_speedups
+
+    rows = [{"case": "a", "ratio": 2.5, "threads": 2}, {"case": "b", "ratio": 0.4, "threads": 2}, {"case": "c", "ratio": None}]
+    fig = plot_speedups(rows, tmp_path / "bench.png")
+    assert (tmp_path / "bench.png").stat().st_size > 1000
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
+    with pytest.raises(ValueError, match="no row has a torch timing"):
+        plot_speedups([{"case": "a", "ratio": None}])

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from dlcore.bench import CASES, GROUPS, format_table, run
+from dlcore.bench import CASES, GROUPS, cpu_model, format_table, run
 
 
 def main(argv=None) -> int:
@@ -20,6 +20,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=5, help="repetitions; the best one is reported")
     p.add_argument("--min-time", type=float, default=0.05, help="seconds per repetition (sets the iteration count)")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    p.add_argument("--plot", metavar="FILE", help="also draw the speed-ups as a bar chart (.png/.svg)")
     args = p.parse_args(argv)
     try:
         rows = run(args.cases, threads=args.threads, repeat=args.repeat, min_time=args.min_time)
@@ -29,6 +30,10 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
+    if args.plot:
+        from dlcore.bench.plot import plot_speedups
+
+        plot_speedups(rows, args.plot, title=f"dlcore vs torch: {cpu_model()}, {args.threads} threads")
     return 0
 
 
