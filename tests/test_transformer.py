@@ -398,3 +398,18 @@ def test_patch_embedding_init_and_errors():
         nn.PatchEmbedding(30, 8)
     with pytest.raises(RuntimeError, match="expected input"):
         pe(dlcore.randn(1, 3, 16, 16))
+
+
+def test_memory_is_causal_with_padding():
+    """Cross-attention causal hint with L != S and a memory padding mask (the
+    materialised path) equals the explicit top-left causal mask."""
+    layer = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0)
+    tgt, mem = dlcore.randn(4, 2, 8), dlcore.randn(6, 2, 8)
+    pad = dlcore.tensor(np.array([[False] * 6, [False] * 5 + [True]]))
+    mask = dlcore.tensor(np.triu(np.ones((4, 6), dtype=bool), 1))
+    a = layer(tgt, mem, memory_key_padding_mask=pad, memory_is_causal=True)
+    b = layer(tgt, mem, memory_mask=mask, memory_key_padding_mask=pad)
+    c = layer(tgt, mem, memory_is_causal=True)  # the flash causal path
+    d = layer(tgt, mem, memory_mask=mask)
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(c.detach().numpy(), d.detach().numpy(), rtol=1e-5, atol=1e-6)

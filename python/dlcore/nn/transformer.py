@@ -108,8 +108,8 @@ def _attention(mha, query, key, attn_mask, key_padding_mask, is_causal, batch_fi
     causal = key_padding_mask is None and (is_causal or _is_causal_mask(attn_mask, L, S))
     mask = None
     if not causal:
-        if is_causal and attn_mask is None:
-            attn_mask = generate_square_subsequent_mask(L, dtype=q.dtype)
+        if is_causal and attn_mask is None:  # top-left aligned, as SDPA's is_causal
+            attn_mask = dlcore.arange(S).reshape(1, S) > dlcore.arange(L).reshape(L, 1)  # (L, S) bool, True = future
         am = _additive(attn_mask, q.dtype, "attn_mask")
         if am is not None:
             if am.ndim == 2 and tuple(am.shape) == (L, S):
