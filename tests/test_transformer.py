@@ -160,6 +160,13 @@ def test_causal_mask_detection_routes_to_flash(monkeypatch):
         layer(x, src_mask=nn.Transformer.generate_square_subsequent_mask(5, dtype=dt))
     layer(x, src_mask=dlcore.zeros(5, 5))  # not causal
     assert seen == [(True, True), (True, True), (False, False)]
+    # a stack checks the mask once (is_causal=None), then tells every layer
+    checks = []
+    real_check = tr._is_causal_mask
+    monkeypatch.setattr(tr, "_is_causal_mask", lambda *a: checks.append(1) or real_check(*a))
+    seen.clear()
+    nn.TransformerEncoder(layer, 3)(x, mask=nn.Transformer.generate_square_subsequent_mask(5))
+    assert len(checks) == 1 and seen == [(True, True)] * 3
 
 
 def test_generate_square_subsequent_mask():

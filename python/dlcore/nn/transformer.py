@@ -296,6 +296,9 @@ class TransformerEncoder(Module):
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
         out = src
+        if is_causal is None:  # detect once here, not once per layer (torch's _detect_is_causal_mask)
+            T = src.shape[1 if self.layers[0].self_attn.batch_first and src.ndim == 3 else 0] if len(self.layers) else 0
+            is_causal = _is_causal_mask(mask, T, T)
         for mod in self.layers:
             out = mod(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
         return self.norm(out) if self.norm is not None else out
@@ -324,6 +327,9 @@ class TransformerDecoder(Module):
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
         out = tgt
+        if tgt_is_causal is None:
+            T = tgt.shape[1 if self.layers[0].self_attn.batch_first and tgt.ndim == 3 else 0] if len(self.layers) else 0
+            tgt_is_causal = _is_causal_mask(tgt_mask, T, T)
         for mod in self.layers:
             out = mod(out, memory, tgt_mask=tgt_mask, memory_mask=memory_mask, tgt_key_padding_mask=tgt_key_padding_mask,
                       memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=bool(tgt_is_causal),
