@@ -420,3 +420,17 @@ def test_memory_is_causal_with_padding():
     d = layer(tgt, mem, memory_mask=mask)
     np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(c.detach().numpy(), d.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_non_contiguous_input():
+    """A transposed view as input (batch-first data fed to a sequence-first layer)."""
+    th, dl = _pair("TransformerEncoderLayer", 12, 3, 16, dropout=0.0)
+    _load(dl, th)
+    x = _x((2, 7, 12))
+    xt, xd = torch.tensor(x, requires_grad=True), dlcore.tensor(x, requires_grad=True)
+    to, do = th(xt.transpose(0, 1)), dl(xd.transpose(0, 1))
+    assert_same(do, to, what="output", **TOL)
+    g = _x(tuple(to.shape), 1)
+    to.backward(torch.tensor(g))
+    do.backward(dlcore.tensor(g))
+    assert_same(xd.grad, xt.grad, what="grad of input", **TOL)
