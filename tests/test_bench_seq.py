@@ -18,3 +18,13 @@ def test_seq_pairs_compute_the_same(case):
     dl_step, th_step = build_pair(case)
     a, b = dl_step(), th_step()
     np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_transformer_step_trains_the_same():
+    """Three AdamW steps of the encoder layer: the losses stay equal, so both
+    libraries update the same weights the same way."""
+    pytest.importorskip("torch")
+    dl_step, th_step = build_pair("transformer_layer_step")
+    for _ in range(3):
+        a, b = dl_step(), th_step()
+        np.testing.assert_allclose(a.item(), b.item(), rtol=1e-4)

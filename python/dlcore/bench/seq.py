@@ -7,6 +7,12 @@ backward does the two matching products (input and weight gradients), so
 fwd+bwd ≈ 3× forward. Attention forward is 4·B·H·T²·d (QKᵀ and PV);
 FlashAttention's backward recomputes P and does four more products, 2.5× the
 forward, so fwd+bwd = 14·B·H·T²·d, halved under a causal mask.
+
+``transformer_layer_step`` is one AdamW training step of
+``nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.0, batch_first=True)`` on
+B=16 × T=128: its linears (q,k,v, out, two MLP layers) do 2·B·T·(4E²+2E·F)
+forward and twice that backward; its attention adds 4·B·E·T² forward and
+2.5× that backward.
 """
 
 from __future__ import annotations
@@ -25,6 +31,18 @@ _SDPA_SPECS = {
 }
 
 
+# name -> (description, (B, T, d_model, nhead, dim_feedforward))
+_TRANSFORMER_SPECS = {
+    "transformer_layer_step": ("TransformerEncoderLayer(256, 4, 1024) B=16 T=128 AdamW step", (16, 128, 256, 4, 1024)),
+}
+
+
+def _transformer_flops(b, t, e, h, f):
+    linear = 2 * b * t * (4 * e * e + 2 * e * f)
+    attention = 4 * b * e * t * t
+    return 3 * linear + 7 * attention // 2
+
+
 def _lstm_flops(t, b, i, h):
     return 3 * 2 * t * b * 4 * h * (i + h)
 
@@ -35,6 +53,7 @@ def _sdpa_flops(b, nh, t, d, causal):
 
 SEQ_CASES = {name: ("seq", desc, _lstm_flops(*shape)) for name, (desc, shape) in _LSTM_SPECS.items()}
 SEQ_CASES.update({name: ("seq", desc, _sdpa_flops(*shape, causal)) for name, (desc, shape, causal) in _SDPA_SPECS.items()})
+SEQ_CASES.update({name: ("seq", desc, _transformer_flops(*shape)) for name, (desc, shape) in _TRANSFORMER_SPECS.items()})
 
 
 def _lstm_step(name, m, reference_model):
@@ -76,9 +95,32 @@ def _sdpa_step(name, m):
     return step
 
 
+def _transformer_step(name, m, reference_model):
+    b, t, e, h, f = _TRANSFORMER_SPECS[name][1]
+    if m.__name__ == "torch":
+        m.manual_seed(0)
+    layer = m.nn.TransformerEncoderLayer(e, h, f, dropout=0.0, batch_first=True)
+    if reference_model is not None:
+        layer.load_state_dict({k: m.tensor(v.detach().numpy()) for k, v in reference_model.state_dict().items()})
+    x = m.tensor(np.random.default_rng(0).standard_normal((b, t, e)).astype(np.float32))
+    opt = m.optim.AdamW(layer.parameters(), lr=1e-4)
+
+    def step():
+        opt.zero_grad()
+        y = layer(x)
+        loss = (y * y).mean()  # mean of squares; y * y, not y ** 2: dlcore's pow is ~7x slower (a Rust item)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, layer
+
+
 def build_seq_case(name: str, m, reference_model=None):
     """(step, model_or_None) for `name` in library `m`; pass torch's model as
     `reference_model` so the dlcore side starts from the same weights."""
     if name in _LSTM_SPECS:
         return _lstm_step(name, m, reference_model)
+    if name in _TRANSFORMER_SPECS:
+        return _transformer_step(name, m, reference_model)
     return _sdpa_step(name, m), None

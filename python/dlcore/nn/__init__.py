@@ -59,3 +59,23 @@ from .attention import MultiheadAttention  # noqa: E402
 
 __all__ += ["MultiheadAttention"]
 __all__ += ["LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell"]
+from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding  # noqa: E402
+from .transformer import (  # noqa: E402
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from .vit import PatchEmbedding  # noqa: E402
+
+__all__ += [
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "SinusoidalPositionalEncoding",
+    "LearnedPositionalEmbedding",
+    "PatchEmbedding",
+]
