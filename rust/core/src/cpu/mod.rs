@@ -2,6 +2,7 @@
 //! validation happened in `ops/`.
 
 pub mod conv;
+pub mod copy;
 pub mod elementwise;
 pub mod fastmath;
 pub mod float;

@@ -82,3 +82,36 @@ pub fn softmax_rows<T: Float>(data: &[T], rows: usize, len: usize, log: bool) ->
     }
     out
 }
+
+/// Column sums of a contiguous (n, cols) block: `out[j] = Σ_i x[i, j]`, in
+/// f64 like `sum_f64`. The bias gradient of every linear/conv layer is this
+/// shape (sum over the leading batch dims); walking rows keeps the reads
+/// sequential and the adds vectorised instead of transposing first.
+pub fn sum_leading<T: Float>(data: &[T], n: usize, cols: usize) -> Vec<T> {
+    fn block<T: Float>(rows: &[T], cols: usize) -> Vec<f64> {
+        let mut acc = vec![0.0f64; cols];
+        for row in rows.chunks_exact(cols) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v.to_f64();
+            }
+        }
+        acc
+    }
+    if cols == 0 {
+        return Vec::new();
+    }
+    let data = &data[..n * cols];
+    let threads = super::num_threads();
+    let acc = if n * cols >= PAR_MIN && threads > 1 && n > 1 {
+        let per = n.div_ceil(threads).max(1);
+        let parts: Vec<Vec<f64>> = super::install(|| data.par_chunks(per * cols).map(|c| block(c, cols)).collect());
+        parts.into_iter().reduce(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        })
+        .unwrap_or_else(|| vec![0.0; cols])
+    } else {
+        block(data, cols)
+    };
+    acc.into_iter().map(T::from_f64).collect()
+}

@@ -4,7 +4,7 @@
 
 use super::{binary, shape, unary};
 use crate::autograd::{needs_grad, record};
-use crate::cpu::reduce::{arg_extreme, reduce_rows, softmax_rows, sum_f64};
+use crate::cpu::reduce::{arg_extreme, reduce_rows, softmax_rows, sum_f64, sum_leading};
 use crate::error::{Error, Result};
 use crate::tensor::{numel, wrap_dim, DType, Tensor};
 
@@ -74,7 +74,30 @@ pub fn sum(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType>
         None => x,
     };
     let mask = dim_mask(x, dims, "sum")?;
-    let (rows_t, len, keep_shape, out_shape) = to_rows(x, &mask)?;
+    let lead = mask.iter().take_while(|&&m| m).count();
+    let out = if x.dtype.is_float() && x.is_contiguous() && lead > 0 && mask[lead..].iter().all(|&m| !m) && lead < x.ndim() {
+        // reduced dims lead (a bias gradient): column sums, no transpose
+        let n = numel(&x.shape[..lead]);
+        let out_shape = x.shape[lead..].to_vec();
+        let cols = numel(&out_shape);
+        let keep_shape: Vec<usize> = (0..x.ndim()).map(|i| if mask[i] { 1 } else { x.shape[i] }).collect();
+        let out = crate::with_float!(x.dtype, "sum", T => Tensor::from_vec_unchecked(sum_leading(&x.data::<T>(), n, cols), &out_shape));
+        (finish(out, keepdim, &keep_shape, &out_shape), keep_shape)
+    } else {
+        sum_rows(x, &mask, keepdim)?
+    };
+    let (out, keep_shape) = out;
+    if !needs_grad(&[x]) || !x.dtype.is_float() {
+        return Ok(out);
+    }
+    let in_shape = x.shape.clone();
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> { Ok(vec![Some(expand_back(g, &keep_shape, &in_shape)?)]) };
+    Ok(record(out, "Sum", &[x], &[], Box::new(back)))
+}
+
+/// Sum over any dims: move them last (one strided gather), then row sums.
+fn sum_rows(x: &Tensor, mask: &[bool], keepdim: bool) -> Result<(Tensor, Vec<usize>)> {
+    let (rows_t, len, keep_shape, out_shape) = to_rows(x, mask)?;
     let rows = numel(&out_shape);
     let out = match x.dtype {
         DType::F32 => Tensor::from_vec_unchecked(
@@ -87,13 +110,7 @@ pub fn sum(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType>
             &out_shape,
         ),
     };
-    let out = finish(out, keepdim, &keep_shape, &out_shape);
-    if !needs_grad(&[x]) || !x.dtype.is_float() {
-        return Ok(out);
-    }
-    let in_shape = x.shape.clone();
-    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> { Ok(vec![Some(expand_back(g, &keep_shape, &in_shape)?)]) };
-    Ok(record(out, "Sum", &[x], &[], Box::new(back)))
+    Ok((finish(out, keepdim, &keep_shape, &out_shape), keep_shape))
 }
 
 fn reduced_count(x: &Tensor, mask: &[bool]) -> usize {

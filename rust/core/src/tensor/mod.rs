@@ -158,8 +158,8 @@ impl Tensor {
         if self.is_contiguous() {
             Cow::Borrowed(&buf[self.offset..self.offset + self.numel()])
         } else {
-            let mut out = Vec::with_capacity(self.numel());
-            for_each_offset(&self.shape, &self.strides, self.offset, |o| out.push(buf[o]));
+            let mut out = vec![T::zero(); self.numel()];
+            crate::cpu::copy::gather(buf, &self.shape, &self.strides, self.offset, &mut out);
             Cow::Owned(out)
         }
     }
