@@ -22,7 +22,9 @@ pub fn gru_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], w_ih: &[T], w_hh: &[T],
     let (rows, i, h) = (sq.rows(), sq.i, sq.h);
     let g3 = 3 * h;
     let mut gates = project(rows, g3, i, x, w_ih, b_ih);
-    let mut hs = vec![T::zero(); rows * h];
+    // room for h_n after the outputs (the ops layer appends it)
+    let mut hs = Vec::with_capacity((rows + sq.b) * h);
+    hs.resize(rows * h, T::zero());
     let mut hn = vec![T::zero(); rows * h];
     let mut hst = h0.to_vec();
     let mut hg = vec![T::zero(); sq.b * g3];

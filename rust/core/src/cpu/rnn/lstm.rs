@@ -3,7 +3,7 @@
 //! layout and the shared structure.
 
 use super::recur::Packed;
-use super::{colsum, prev_states, project, weight_grads, Gate, Seq, PAR_MIN};
+use super::{colsum, gate_pass, prev_states, project, weight_grads, Gate, Seq, PAR_MIN};
 use crate::cpu::gemm::MatRef;
 use rayon::prelude::*;
 
@@ -24,7 +24,9 @@ pub fn lstm_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], c0: &[T], w_ih: &[T], 
     let (rows, i, h) = (sq.rows(), sq.i, sq.h);
     let g4 = 4 * h;
     let mut gates = project(rows, g4, i, x, w_ih, bias);
-    let mut hs = vec![T::zero(); rows * h];
+    // room for h_n and c_n after the outputs (the ops layer appends them)
+    let mut hs = Vec::with_capacity((rows + 2 * sq.b) * h);
+    hs.resize(rows * h, T::zero());
     let mut cs = vec![T::zero(); rows * h];
     // running states: every row's latest h and c (h_n, c_n at the end)
     let mut hst = h0.to_vec();
@@ -35,47 +37,20 @@ pub fn lstm_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], c0: &[T], w_ih: &[T], 
         let (o, nb) = sq.blk(sq.tpos(s));
         let gblk = &mut gates[o * g4..(o + nb) * g4];
         rec.mul(nb, &hst[..nb * h], true, gblk, &mut apack);
-        let row = |((((gr, cst), hst), co), ho): ((((&mut [T], &mut [T]), &mut [T]), &mut [T]), &mut [T])| {
-            // equal-length slices so the loop runs without bounds checks (and vectorises)
-            let (gi, rest) = gr.split_at_mut(h);
-            let (gf, rest) = rest.split_at_mut(h);
-            let (gc, go) = rest.split_at_mut(h);
-            let (go, cst, hst, co, ho) = (&mut go[..h], &mut cst[..h], &mut hst[..h], &mut co[..h], &mut ho[..h]);
-            for j in 0..h {
-                let ig = Gate::sig(gi[j]);
-                let fg = Gate::sig(gf[j]);
-                let gg = gc[j].th();
-                let og = Gate::sig(go[j]);
-                let c = fg * cst[j] + ig * gg;
-                let hv = og * c.th();
-                cst[j] = c;
-                co[j] = c;
-                hst[j] = hv;
-                ho[j] = hv;
-                gi[j] = ig;
-                gf[j] = fg;
-                gc[j] = gg;
-                go[j] = og;
-            }
-        };
         let (cb, hb) = (&mut cs[o * h..(o + nb) * h], &mut hs[o * h..(o + nb) * h]);
         let (cstb, hstb) = (&mut cst[..nb * h], &mut hst[..nb * h]);
         if nb * g4 >= PAR_MIN && nb > 1 {
+            let rp = nb.div_ceil(crate::cpu::num_threads());
             crate::cpu::install(|| {
-                gblk.par_chunks_mut(g4)
-                    .zip(cstb.par_chunks_mut(h))
-                    .zip(hstb.par_chunks_mut(h))
-                    .zip(cb.par_chunks_mut(h))
-                    .zip(hb.par_chunks_mut(h))
-                    .for_each(row)
+                gblk.par_chunks_mut(rp * g4)
+                    .zip(cstb.par_chunks_mut(rp * h))
+                    .zip(hstb.par_chunks_mut(rp * h))
+                    .zip(cb.par_chunks_mut(rp * h))
+                    .zip(hb.par_chunks_mut(rp * h))
+                    .for_each(|((((g, c1), h1), c2), h2)| fwd_rows(h, g, c1, h1, c2, h2))
             });
         } else {
-            gblk.chunks_mut(g4)
-                .zip(cstb.chunks_mut(h))
-                .zip(hstb.chunks_mut(h))
-                .zip(cb.chunks_mut(h))
-                .zip(hb.chunks_mut(h))
-                .for_each(row);
+            fwd_rows(h, gblk, cstb, hstb, cb, hb);
         }
     }
     LstmOut { hs, h_n: hst, c_n: cst, gates, cs }
@@ -124,43 +99,91 @@ pub fn lstm_backward<T: Gate>(
     for s in (0..sq.t()).rev() {
         let (o, nb) = sq.blk(sq.tpos(s));
         let dg = &mut dgates[o * g4..(o + nb) * g4];
-        let row = |((((dgr, dcn), ga), (c, cp)), (dho, dhn)): ((((&mut [T], &mut [T]), &[T]), (&[T], &[T])), (&[T], &[T]))| {
-            for j in 0..h {
-                let (ig, fg, gg, og) = (ga[j], ga[h + j], ga[2 * h + j], ga[3 * h + j]);
-                let dh = dho[j] + dhn[j];
-                let tc = c[j].th();
-                let dc = dcn[j] + dh * og * (T::one() - tc * tc);
-                dgr[j] = dc * gg * ig * (T::one() - ig);
-                dgr[h + j] = dc * cp[j] * fg * (T::one() - fg);
-                dgr[2 * h + j] = dc * ig * (T::one() - gg * gg);
-                dgr[3 * h + j] = dh * tc * og * (T::one() - og);
-                dcn[j] = dc * fg;
-            }
-        };
         let ga = &gates[o * g4..(o + nb) * g4];
         let (cb, cpb, dhb) = (&cs[o * h..(o + nb) * h], &cprev[o * h..(o + nb) * h], &dhs[o * h..(o + nb) * h]);
         let (dcb, dhn) = (&mut dc[..nb * h], &dh[..nb * h]);
         if nb * g4 >= PAR_MIN && nb > 1 {
+            let rp = nb.div_ceil(crate::cpu::num_threads());
             crate::cpu::install(|| {
-                dg.par_chunks_mut(g4)
-                    .zip(dcb.par_chunks_mut(h))
-                    .zip(ga.par_chunks(g4))
-                    .zip(cb.par_chunks(h).zip(cpb.par_chunks(h)))
-                    .zip(dhb.par_chunks(h).zip(dhn.par_chunks(h)))
-                    .for_each(row)
+                dg.par_chunks_mut(rp * g4)
+                    .zip(dcb.par_chunks_mut(rp * h))
+                    .zip(ga.par_chunks(rp * g4))
+                    .zip(cb.par_chunks(rp * h).zip(cpb.par_chunks(rp * h)))
+                    .zip(dhb.par_chunks(rp * h).zip(dhn.par_chunks(rp * h)))
+                    .for_each(|((((d1, d2), g), (c, cp)), (dho, dhn))| bwd_rows(h, d1, d2, g, c, cp, dho, dhn))
             });
         } else {
-            dg.chunks_mut(g4)
-                .zip(dcb.chunks_mut(h))
-                .zip(ga.chunks(g4))
-                .zip(cb.chunks(h).zip(cpb.chunks(h)))
-                .zip(dhb.chunks(h).zip(dhn.chunks(h)))
-                .for_each(row);
+            bwd_rows(h, dg, dcb, ga, cb, cpb, dhb, dhn);
         }
-        rec.mul(nb, dg, false, &mut dh[..nb * h], &mut apack);
+        rec.mul(nb, &*dg, false, &mut dh[..nb * h], &mut apack);
     }
     let hprev = prev_states(sq, h0, hs);
     let (dx, dw_ih, dw_hh) = weight_grads(sq, g4, x, w_ih, &dgates, &dgates, &hprev, want_dx);
     let db = colsum(&dgates, g4);
     LstmGrads { dx, dh0: dh, dc0: dc, dw_ih, dw_hh, db }
+}
+
+gate_pass! {
+    /// Forward gate pass over a block of rows: activates the gates (rows ×
+    /// 4H) in place and writes the new cell and hidden states both into the
+    /// running state (`cst`, `hst`) and the saved/output rows (`co`, `ho`).
+    fn fwd_rows<T>(h: usize, gates: &mut [T], cst: &mut [T], hst: &mut [T], co: &mut [T], ho: &mut [T]) {
+        for ((((gr, cst), hst), co), ho) in gates.chunks_exact_mut(4 * h).zip(cst.chunks_exact_mut(h)).zip(hst.chunks_exact_mut(h)).zip(co.chunks_exact_mut(h)).zip(ho.chunks_exact_mut(h)) {
+            // equal-length slices so the loop runs without bounds checks (and vectorises)
+            let (gi, rest) = gr.split_at_mut(h);
+            let (gf, rest) = rest.split_at_mut(h);
+            let (gc, go) = rest.split_at_mut(h);
+            let (gi, gf, gc, go) = (&mut gi[..h], &mut gf[..h], &mut gc[..h], &mut go[..h]);
+            let (cst, hst, co, ho) = (&mut cst[..h], &mut hst[..h], &mut co[..h], &mut ho[..h]);
+            for j in 0..h {
+                let ig = Gate::sig(gi[j]);
+                let fg = Gate::sig(gf[j]);
+                let gg = gc[j].th();
+                let og = Gate::sig(go[j]);
+                let c = fg * cst[j] + ig * gg;
+                let hv = og * c.th();
+                cst[j] = c;
+                co[j] = c;
+                hst[j] = hv;
+                ho[j] = hv;
+                gi[j] = ig;
+                gf[j] = fg;
+                gc[j] = gg;
+                go[j] = og;
+            }
+        }
+    }
+}
+
+gate_pass! {
+    /// Backward gate pass over a block of rows: from the output gradient
+    /// `dho` plus the carried `dhn`, and the carried cell gradient `dc`
+    /// (updated in place to the previous step's), the pre-activation gate
+    /// gradients `dg` (rows × 4H).
+    fn bwd_rows<T>(h: usize, dg: &mut [T], dc: &mut [T], ga: &[T], c: &[T], cp: &[T], dho: &[T], dhn: &[T]) {
+        let it = dg.chunks_exact_mut(4 * h).zip(dc.chunks_exact_mut(h)).zip(ga.chunks_exact(4 * h));
+        let it2 = c.chunks_exact(h).zip(cp.chunks_exact(h)).zip(dho.chunks_exact(h).zip(dhn.chunks_exact(h)));
+        for (((dgr, dcn), ga), ((c, cp), (dho, dhn))) in it.zip(it2) {
+            let (gi, rest) = ga.split_at(h);
+            let (gf, rest) = rest.split_at(h);
+            let (gg, go) = rest.split_at(h);
+            let (di, rest) = dgr.split_at_mut(h);
+            let (df, rest) = rest.split_at_mut(h);
+            let (dgg, dgo) = rest.split_at_mut(h);
+            let (gi, gf, gg, go) = (&gi[..h], &gf[..h], &gg[..h], &go[..h]);
+            let (di, df, dgg, dgo, dcn) = (&mut di[..h], &mut df[..h], &mut dgg[..h], &mut dgo[..h], &mut dcn[..h]);
+            let (c, cp, dho, dhn) = (&c[..h], &cp[..h], &dho[..h], &dhn[..h]);
+            for j in 0..h {
+                let (ig, fg, gv, og) = (gi[j], gf[j], gg[j], go[j]);
+                let dh = dho[j] + dhn[j];
+                let tc = c[j].th();
+                let d = dcn[j] + dh * og * (T::one() - tc * tc);
+                di[j] = d * gv * ig * (T::one() - ig);
+                df[j] = d * cp[j] * fg * (T::one() - fg);
+                dgg[j] = d * ig * (T::one() - gv * gv);
+                dgo[j] = dh * tc * og * (T::one() - og);
+                dcn[j] = d * fg;
+            }
+        }
+    }
 }
