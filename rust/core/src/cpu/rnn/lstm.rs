@@ -127,29 +127,34 @@ gate_pass! {
     /// Forward gate pass over a block of rows: activates the gates (rows ×
     /// 4H) in place and writes the new cell and hidden states both into the
     /// running state (`cst`, `hst`) and the saved/output rows (`co`, `ho`).
+    /// Split into simple map loops (activations, cell update, output): one
+    /// fused loop with five inlined exps and eight streams stayed scalar.
     fn fwd_rows<T>(h: usize, gates: &mut [T], cst: &mut [T], hst: &mut [T], co: &mut [T], ho: &mut [T]) {
         for ((((gr, cst), hst), co), ho) in gates.chunks_exact_mut(4 * h).zip(cst.chunks_exact_mut(h)).zip(hst.chunks_exact_mut(h)).zip(co.chunks_exact_mut(h)).zip(ho.chunks_exact_mut(h)) {
-            // equal-length slices so the loop runs without bounds checks (and vectorises)
-            let (gi, rest) = gr.split_at_mut(h);
-            let (gf, rest) = rest.split_at_mut(h);
+            let (ifg, rest) = gr.split_at_mut(2 * h);
             let (gc, go) = rest.split_at_mut(h);
-            let (gi, gf, gc, go) = (&mut gi[..h], &mut gf[..h], &mut gc[..h], &mut go[..h]);
+            // separate loops: a chained iterator does not vectorise
+            for v in ifg.iter_mut() {
+                *v = Gate::sig(*v);
+            }
+            for v in go.iter_mut() {
+                *v = Gate::sig(*v);
+            }
+            for v in gc.iter_mut() {
+                *v = v.th();
+            }
+            let (gi, gf) = ifg.split_at(h);
+            let (gi, gf, gc, go) = (&gi[..h], &gf[..h], &gc[..h], &go[..h]);
             let (cst, hst, co, ho) = (&mut cst[..h], &mut hst[..h], &mut co[..h], &mut ho[..h]);
             for j in 0..h {
-                let ig = Gate::sig(gi[j]);
-                let fg = Gate::sig(gf[j]);
-                let gg = gc[j].th();
-                let og = Gate::sig(go[j]);
-                let c = fg * cst[j] + ig * gg;
-                let hv = og * c.th();
+                let c = gf[j] * cst[j] + gi[j] * gc[j];
                 cst[j] = c;
                 co[j] = c;
+            }
+            for j in 0..h {
+                let hv = go[j] * cst[j].th();
                 hst[j] = hv;
                 ho[j] = hv;
-                gi[j] = ig;
-                gf[j] = fg;
-                gc[j] = gg;
-                go[j] = og;
             }
         }
     }
@@ -159,8 +164,10 @@ gate_pass! {
     /// Backward gate pass over a block of rows: from the output gradient
     /// `dho` plus the carried `dhn`, and the carried cell gradient `dc`
     /// (updated in place to the previous step's), the pre-activation gate
-    /// gradients `dg` (rows × 4H).
+    /// gradients `dg` (rows × 4H). tanh(c) first (a map loop), then plain
+    /// arithmetic, so both vectorise.
     fn bwd_rows<T>(h: usize, dg: &mut [T], dc: &mut [T], ga: &[T], c: &[T], cp: &[T], dho: &[T], dhn: &[T]) {
+        const W: usize = 64;
         let it = dg.chunks_exact_mut(4 * h).zip(dc.chunks_exact_mut(h)).zip(ga.chunks_exact(4 * h));
         let it2 = c.chunks_exact(h).zip(cp.chunks_exact(h)).zip(dho.chunks_exact(h).zip(dhn.chunks_exact(h)));
         for (((dgr, dcn), ga), ((c, cp), (dho, dhn))) in it.zip(it2) {
@@ -170,19 +177,28 @@ gate_pass! {
             let (di, rest) = dgr.split_at_mut(h);
             let (df, rest) = rest.split_at_mut(h);
             let (dgg, dgo) = rest.split_at_mut(h);
-            let (gi, gf, gg, go) = (&gi[..h], &gf[..h], &gg[..h], &go[..h]);
-            let (di, df, dgg, dgo, dcn) = (&mut di[..h], &mut df[..h], &mut dgg[..h], &mut dgo[..h], &mut dcn[..h]);
-            let (c, cp, dho, dhn) = (&c[..h], &cp[..h], &dho[..h], &dhn[..h]);
-            for j in 0..h {
-                let (ig, fg, gv, og) = (gi[j], gf[j], gg[j], go[j]);
-                let dh = dho[j] + dhn[j];
-                let tc = c[j].th();
-                let d = dcn[j] + dh * og * (T::one() - tc * tc);
-                di[j] = d * gv * ig * (T::one() - ig);
-                df[j] = d * cp[j] * fg * (T::one() - fg);
-                dgg[j] = d * ig * (T::one() - gv * gv);
-                dgo[j] = dh * tc * og * (T::one() - og);
-                dcn[j] = d * fg;
+            let mut j0 = 0;
+            while j0 < h {
+                let w = W.min(h - j0);
+                let r = j0..j0 + w;
+                let mut tc = [T::zero(); W];
+                for (t, &cv) in tc[..w].iter_mut().zip(&c[r.clone()]) {
+                    *t = cv.th();
+                }
+                let (gi, gf, gg, go) = (&gi[r.clone()], &gf[r.clone()], &gg[r.clone()], &go[r.clone()]);
+                let (di, df, dgg, dgo, dcn) = (&mut di[r.clone()], &mut df[r.clone()], &mut dgg[r.clone()], &mut dgo[r.clone()], &mut dcn[r.clone()]);
+                let (cp, dho, dhn, tc) = (&cp[r.clone()], &dho[r.clone()], &dhn[r], &tc[..w]);
+                for j in 0..w {
+                    let (ig, fg, gv, og) = (gi[j], gf[j], gg[j], go[j]);
+                    let dh = dho[j] + dhn[j];
+                    let d = dcn[j] + dh * og * (T::one() - tc[j] * tc[j]);
+                    di[j] = d * gv * ig * (T::one() - ig);
+                    df[j] = d * cp[j] * fg * (T::one() - fg);
+                    dgg[j] = d * ig * (T::one() - gv * gv);
+                    dgo[j] = dh * tc[j] * og * (T::one() - og);
+                    dcn[j] = d * fg;
+                }
+                j0 += w;
             }
         }
     }
