@@ -11,7 +11,7 @@ use crate::cpu::gemm::MatRef;
 #[allow(clippy::too_many_arguments)]
 pub fn rnn_forward<T: Gate>(sq: &Seq, relu: bool, x: &[T], h0: &[T], w_ih: &[T], w_hh: &[T], bias: &[T]) -> (Vec<T>, Vec<T>) {
     let (rows, i, h) = (sq.rows(), sq.i, sq.h);
-    let mut hs = project(rows, h, i, x, w_ih, bias);
+    let mut hs = project(rows, h, i, x, w_ih);
     let mut hst = h0.to_vec();
     let rec = Packed::new(MatRef { data: w_hh, offset: 0, rs: 1, cs: h }, h, h, sq.b);
     let mut apack = Vec::new();
@@ -19,12 +19,15 @@ pub fn rnn_forward<T: Gate>(sq: &Seq, relu: bool, x: &[T], h0: &[T], w_ih: &[T],
         let (o, nb) = sq.blk(sq.tpos(s));
         let blk = &mut hs[o * h..(o + nb) * h];
         rec.mul(nb, &hst[..nb * h], true, blk, &mut apack);
-        for v in blk.iter_mut() {
-            *v = if relu {
-                if *v < T::zero() { T::zero() } else { *v }
-            } else {
-                v.th()
-            };
+        for row in blk.chunks_exact_mut(h) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                let a = *v + b;
+                *v = if relu {
+                    if a < T::zero() { T::zero() } else { a }
+                } else {
+                    a.th()
+                };
+            }
         }
         hst[..nb * h].copy_from_slice(blk);
     }

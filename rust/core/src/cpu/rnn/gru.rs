@@ -21,7 +21,8 @@ pub struct GruSaved<T> {
 pub fn gru_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], w_ih: &[T], w_hh: &[T], b_ih: &[T], b_hh: &[T]) -> (Vec<T>, Vec<T>, GruSaved<T>) {
     let (rows, i, h) = (sq.rows(), sq.i, sq.h);
     let g3 = 3 * h;
-    let mut gates = project(rows, g3, i, x, w_ih, b_ih);
+    let mut gates = project(rows, g3, i, x, w_ih);
+    let (bi_r, bi_z, bi_n) = (&b_ih[..h], &b_ih[h..2 * h], &b_ih[2 * h..3 * h]);
     // room for h_n after the outputs (the ops layer appends it)
     let mut hs = Vec::with_capacity((rows + sq.b) * h);
     hs.resize(rows * h, T::zero());
@@ -44,9 +45,9 @@ pub fn gru_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], w_ih: &[T], w_hh: &[T],
             gblk.chunks_mut(g3).zip(hgb.chunks(g3)).zip(hout.chunks_mut(h)).zip(hnb.chunks_mut(h)).zip(hst.chunks_mut(h))
         {
             for j in 0..h {
-                let r = Gate::sig(gr[j] + hgr[j]);
-                let z = Gate::sig(gr[h + j] + hgr[h + j]);
-                let n = (gr[2 * h + j] + r * hgr[2 * h + j]).th();
+                let r = Gate::sig(gr[j] + bi_r[j] + hgr[j]);
+                let z = Gate::sig(gr[h + j] + bi_z[j] + hgr[h + j]);
+                let n = (gr[2 * h + j] + bi_n[j] + r * hgr[2 * h + j]).th();
                 let hv = (T::one() - z) * n + z * hp[j];
                 ho[j] = hv;
                 hp[j] = hv;

@@ -23,7 +23,7 @@ pub struct LstmOut<T> {
 pub fn lstm_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], c0: &[T], w_ih: &[T], w_hh: &[T], bias: &[T]) -> LstmOut<T> {
     let (rows, i, h) = (sq.rows(), sq.i, sq.h);
     let g4 = 4 * h;
-    let mut gates = project(rows, g4, i, x, w_ih, bias);
+    let mut gates = project(rows, g4, i, x, w_ih);
     // room for h_n and c_n after the outputs (the ops layer appends them)
     let mut hs = Vec::with_capacity((rows + 2 * sq.b) * h);
     hs.resize(rows * h, T::zero());
@@ -47,10 +47,10 @@ pub fn lstm_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], c0: &[T], w_ih: &[T], 
                     .zip(hstb.par_chunks_mut(rp * h))
                     .zip(cb.par_chunks_mut(rp * h))
                     .zip(hb.par_chunks_mut(rp * h))
-                    .for_each(|((((g, c1), h1), c2), h2)| fwd_rows(h, g, c1, h1, c2, h2))
+                    .for_each(|((((g, c1), h1), c2), h2)| fwd_rows(h, bias, g, c1, h1, c2, h2))
             });
         } else {
-            fwd_rows(h, gblk, cstb, hstb, cb, hb);
+            fwd_rows(h, bias, gblk, cstb, hstb, cb, hb);
         }
     }
     LstmOut { hs, h_n: hst, c_n: cst, gates, cs }
@@ -124,24 +124,26 @@ pub fn lstm_backward<T: Gate>(
 }
 
 gate_pass! {
-    /// Forward gate pass over a block of rows: activates the gates (rows ×
-    /// 4H) in place and writes the new cell and hidden states both into the
+    /// Forward gate pass over a block of rows: adds the bias (4H) to the
+    /// gates (rows × 4H) and activates them in place, and writes the new cell and hidden states both into the
     /// running state (`cst`, `hst`) and the saved/output rows (`co`, `ho`).
     /// Split into simple map loops (activations, cell update, output): one
     /// fused loop with five inlined exps and eight streams stayed scalar.
-    fn fwd_rows<T>(h: usize, gates: &mut [T], cst: &mut [T], hst: &mut [T], co: &mut [T], ho: &mut [T]) {
+    fn fwd_rows<T>(h: usize, bias: &[T], gates: &mut [T], cst: &mut [T], hst: &mut [T], co: &mut [T], ho: &mut [T]) {
         for ((((gr, cst), hst), co), ho) in gates.chunks_exact_mut(4 * h).zip(cst.chunks_exact_mut(h)).zip(hst.chunks_exact_mut(h)).zip(co.chunks_exact_mut(h)).zip(ho.chunks_exact_mut(h)) {
             let (ifg, rest) = gr.split_at_mut(2 * h);
             let (gc, go) = rest.split_at_mut(h);
+            let (bifg, rest) = bias.split_at(2 * h);
+            let (bc, bo) = rest.split_at(h);
             // separate loops: a chained iterator does not vectorise
-            for v in ifg.iter_mut() {
-                *v = Gate::sig(*v);
+            for (v, &b) in ifg.iter_mut().zip(bifg) {
+                *v = Gate::sig(*v + b);
             }
-            for v in go.iter_mut() {
-                *v = Gate::sig(*v);
+            for (v, &b) in go.iter_mut().zip(bo) {
+                *v = Gate::sig(*v + b);
             }
-            for v in gc.iter_mut() {
-                *v = v.th();
+            for (v, &b) in gc.iter_mut().zip(bc) {
+                *v = (*v + b).th();
             }
             let (gi, gf) = ifg.split_at(h);
             let (gi, gf, gc, go) = (&gi[..h], &gf[..h], &gc[..h], &go[..h]);

@@ -10,9 +10,9 @@
 //!
 //! Every kernel has the same shape:
 //! * forward: the input projection of every row is one GEMM
-//!   (`x @ W_ihᵀ + bias`); then per step one recurrent product on the
+//!   (`x @ W_ihᵀ`); then per step one recurrent product on the
 //!   `bs[tp]` active rows (`h_prev @ W_hhᵀ`, W_hh packed once per call, see
-//!   `recur.rs`) and one fused gate pass. A running state buffer (B, H) holds
+//!   `recur.rs`) and one fused gate pass (which adds the biases). A running state buffer (B, H) holds
 //!   every row's latest hidden (and cell) state, so rows that have finished
 //!   keep their own last state: at the end it is h_n (c_n), and a reverse
 //!   direction starts each sequence from h0 at its own last step.
@@ -193,17 +193,18 @@ pub fn prev_states<T: Float>(sq: &Seq, s0: &[T], hs: &[T]) -> Vec<T> {
     out
 }
 
-/// The input projection of every row: (rows × g) = bias + x (rows × i) @ W_ihᵀ.
-pub fn project<T: Gate>(rows: usize, g: usize, i: usize, x: &[T], w_ih: &[T], bias: &[T]) -> Vec<T> {
-    let mut out = Vec::with_capacity(rows * g);
-    for _ in 0..rows {
-        out.extend_from_slice(bias);
-    }
+/// The input projection of every row: (rows × g) = x (rows × i) @ W_ihᵀ.
+/// The bias is added by the gate passes, which read every gate anyway
+/// (filling the buffer with it first cost a full extra write pass).
+pub fn project<T: Gate>(rows: usize, g: usize, i: usize, x: &[T], w_ih: &[T]) -> Vec<T> {
+    // zeroed allocation: fresh pages come from the OS already zero, and the
+    // GEMM (beta = 0) never reads them
+    let mut out = vec![T::zero(); rows * g];
     if i > 0 && rows > 0 {
         let xm = MatRef { data: x, offset: 0, rs: i, cs: 1 };
         // B = W_ihᵀ: B(p, j) = w_ih[j, p]
         let wm = MatRef { data: w_ih, offset: 0, rs: 1, cs: i };
-        gemm(rows, g, i, T::one(), xm, wm, T::one(), &mut out);
+        gemm(rows, g, i, T::one(), xm, wm, T::zero(), &mut out);
     }
     out
 }
