@@ -4,7 +4,9 @@
 Each layer-direction of an ``LSTM`` runs as one fused Rust kernel (input
 projection for all steps as one GEMM, per step one recurrent GEMM plus one
 fused gate/cell pass; backward through time in Rust) recorded as one autograd
-node. A PyTorch ``state_dict`` loads unchanged.
+node. A PyTorch ``state_dict`` loads unchanged. The layers also take a
+``PackedSequence`` (``dlcore.nn.utils.rnn``): the kernels then run each step
+on the sequences still active at it.
 """
 
 from __future__ import annotations
@@ -17,28 +19,26 @@ from dlcore import Tensor, _core
 from . import functional as F
 from . import init
 from .module import Module, Parameter
+from .utils.rnn import PackedSequence
 
 
-def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
-    """Run one layer-direction; returns (output (T,B,H), h_n (B,H), c_n (B,H))."""
-    t = x.shape[0]
-    packed = _core.lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
-    out = packed.narrow(0, 0, t)
-    h_n = packed.select(0, 0 if reverse else t - 1)
-    c_n = packed.select(0, t)
-    return out, h_n, c_n
-
-
-def _gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
-    """Run one GRU layer-direction; returns (output (T,B,H), h_n (B,H))."""
-    out = _core.gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
-    return out, out.select(0, 0 if reverse else x.shape[0] - 1)
-
-
-def _rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu):
-    """Run one Elman RNN layer-direction; returns (output (T,B,H), h_n (B,H))."""
-    out = _core.rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu)
-    return out, out.select(0, 0 if reverse else x.shape[0] - 1)
+def _layer(mode, x, states, w_ih, w_hh, b_ih, b_hh, reverse, batch_sizes=None):
+    """Run one layer-direction: ``x`` (T, B, I), or packed (rows, I) with
+    ``batch_sizes`` (a list). Returns (output, [h_n] or [h_n, c_n]); output
+    has x's layout, each state is (B, H)."""
+    if mode == "LSTM":
+        res = _core.lstm_layer(x, states[0], states[1], w_ih, w_hh, b_ih, b_hh, reverse, batch_sizes)
+    elif mode == "GRU":
+        res = _core.gru_layer(x, states[0], w_ih, w_hh, b_ih, b_hh, reverse, batch_sizes)
+    else:
+        res = _core.rnn_layer(x, states[0], w_ih, w_hh, b_ih, b_hh, reverse, mode == "RNN_RELU", batch_sizes)
+    # res (rows + S·B, H): outputs, then h_n (and c_n), B rows each
+    b = states[0].shape[0]
+    rows = res.shape[0] - len(states) * b
+    out = res.narrow(0, 0, rows)
+    if batch_sizes is None:
+        out = out.view(x.shape[0], x.shape[1], res.shape[1])
+    return out, [res.narrow(0, rows + k * b, b) for k in range(len(states))]
 
 
 class _RNNBase(Module):
@@ -100,37 +100,44 @@ class _RNNBase(Module):
             s += ", bidirectional=True"
         return s
 
-    def forward(self, input: Tensor, hx=None):
+    def forward(self, input, hx=None):
+        """``input`` (T, B, I) — (B, T, I) with ``batch_first`` — unbatched
+        (T, I), or a ``PackedSequence`` (then the output is one too, and h_n
+        holds each sequence's state at its own last step)."""
         dirs = 2 if self.bidirectional else 1
         lstm = self._mode == "LSTM"
         name = "RNN" if self._mode.startswith("RNN") else self._mode
-        if input.dim() not in (2, 3):
-            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
-        unbatched = input.dim() == 2
-        x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
-        if x.shape[2] != self.input_size:
-            raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[2]} (input shape {tuple(input.shape)})")
-        batch = x.shape[1]
+        packed = isinstance(input, PackedSequence)
+        bs = None
+        if packed:
+            x, bs = input.data, [int(v) for v in input.batch_sizes.tolist()]
+            if x.dim() != 2:
+                raise ValueError(f"{name}: expected a PackedSequence with 2-D data, got {x.dim()}D")
+            unbatched, batch, in_size = False, bs[0], x.shape[1]
+        else:
+            if input.dim() not in (2, 3):
+                raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+            unbatched = input.dim() == 2
+            x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+            batch, in_size = x.shape[1], x.shape[2]
+        if in_size != self.input_size:
+            raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, got {in_size}")
         expect = (self.num_layers * dirs, batch, self.hidden_size)
         if hx is None:
-            h0 = c0 = dlcore.zeros(*expect, dtype=x.dtype, device=x.device)
-        elif not lstm:
-            h0 = hx
-            if unbatched:
-                if h0.dim() != 2:
-                    raise RuntimeError(f"{name}: for unbatched 2-D input, hx should also be 2-D but got a {h0.dim()}-D tensor")
-                h0 = h0.unsqueeze(1)
-            if tuple(h0.shape) != expect:
-                raise RuntimeError(f"{name}: Expected hidden size {expect}, got {tuple(h0.shape)}")
+            zeros = dlcore.zeros(*expect, dtype=x.dtype, device=x.device)
+            states = [zeros, zeros] if lstm else [zeros]
         else:
-            h0, c0 = hx
+            states = list(hx) if lstm else [hx]
             if unbatched:
-                if h0.dim() != 2 or c0.dim() != 2:
-                    raise RuntimeError(f"LSTM: for unbatched 2-D input, hx and cx should also be 2-D but got ({h0.dim()}-D, {c0.dim()}-D) tensors")
-                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
-            if tuple(h0.shape) != expect or tuple(c0.shape) != expect:
-                raise RuntimeError(f"LSTM: Expected hidden size {expect}, got h0 {tuple(h0.shape)} and c0 {tuple(c0.shape)}")
-        hn, cn = [], []
+                if any(s.dim() != 2 for s in states):
+                    raise RuntimeError(f"{name}: for unbatched 2-D input, hx should also be 2-D but got {[s.dim() for s in states]}-D tensors")
+                states = [s.unsqueeze(1) for s in states]
+            if any(tuple(s.shape) != expect for s in states):
+                raise RuntimeError(f"{name}: Expected hidden size {expect}, got {[tuple(s.shape) for s in states]}")
+            if packed and input.sorted_indices is not None:
+                # the caller's states are in the original batch order
+                states = [s.index_select(1, input.sorted_indices) for s in states]
+        finals = [[] for _ in states]
         layer_in = x
         for layer in range(self.num_layers):
             outs = []
@@ -138,30 +145,23 @@ class _RNNBase(Module):
                 k = layer * dirs + d
                 ps = [getattr(self, n) for n in self._flat_names[k]]
                 b_ih, b_hh = (ps[2], ps[3]) if self.bias else (None, None)
-                if lstm:
-                    out, h, c = _lstm_layer(layer_in, h0.select(0, k), c0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1)
-                    cn.append(c)
-                elif self._mode == "GRU":
-                    out, h = _gru_layer(layer_in, h0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1)
-                else:
-                    out, h = _rnn_layer(layer_in, h0.select(0, k), ps[0], ps[1], b_ih, b_hh, d == 1, self._mode == "RNN_RELU")
+                out, fin = _layer(self._mode, layer_in, [s.select(0, k) for s in states], ps[0], ps[1], b_ih, b_hh, d == 1, bs)
                 outs.append(out)
-                hn.append(h)
-            layer_in = outs[0] if dirs == 1 else dlcore.cat(outs, 2)
+                for acc, f in zip(finals, fin):
+                    acc.append(f)
+            layer_in = outs[0] if dirs == 1 else dlcore.cat(outs, -1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_in = F.dropout(layer_in, self.dropout, True)
-        output = layer_in
-        h_n = dlcore.stack(hn, 0)
-        if not lstm:
-            if unbatched:
-                return output.squeeze(1), h_n.squeeze(1)
-            return (output.transpose(0, 1) if self.batch_first else output), h_n
-        c_n = dlcore.stack(cn, 0)
-        if unbatched:
-            return output.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
-        if self.batch_first:
-            output = output.transpose(0, 1)
-        return output, (h_n, c_n)
+        finals = [dlcore.stack(f, 0) for f in finals]
+        if packed:
+            if input.unsorted_indices is not None:
+                finals = [f.index_select(1, input.unsorted_indices) for f in finals]
+            output = PackedSequence(layer_in, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
+        elif unbatched:
+            output, finals = layer_in.squeeze(1), [f.squeeze(1) for f in finals]
+        else:
+            output = layer_in.transpose(0, 1) if self.batch_first else layer_in
+        return (output, tuple(finals)) if lstm else (output, finals[0])
 
 
 class LSTM(_RNNBase):
@@ -249,7 +249,7 @@ class LSTMCell(Module):
             h0, c0 = hx
             if unbatched:
                 h0, c0 = h0.unsqueeze(0), c0.unsqueeze(0)
-        _, h, c = _lstm_layer(x.unsqueeze(0), h0, c0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
+        _, (h, c) = _layer("LSTM", x.unsqueeze(0), [h0, c0], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
         if unbatched:
             return h.squeeze(0), c.squeeze(0)
         return h, c
@@ -290,7 +290,7 @@ class GRUCell(Module):
             h0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
         else:
             h0 = hx.unsqueeze(0) if unbatched else hx
-        _, h = _gru_layer(x.unsqueeze(0), h0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
+        _, (h,) = _layer("GRU", x.unsqueeze(0), [h0], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
         return h.squeeze(0) if unbatched else h
 
 
@@ -332,5 +332,6 @@ class RNNCell(Module):
             h0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
         else:
             h0 = hx.unsqueeze(0) if unbatched else hx
-        _, h = _rnn_layer(x.unsqueeze(0), h0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False, self.nonlinearity == "relu")
+        mode = "RNN_RELU" if self.nonlinearity == "relu" else "RNN_TANH"
+        _, (h,) = _layer(mode, x.unsqueeze(0), [h0], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
         return h.squeeze(0) if unbatched else h

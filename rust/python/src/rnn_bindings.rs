@@ -1,13 +1,58 @@
-//! Bindings for the fused recurrent layers.
+//! Bindings for the fused recurrent layers. Each returns one (rows + S·B, H)
+//! tensor — outputs, then h_n (and c_n for LSTM) — see `ops/rnn.rs`;
+//! `batch_sizes` (a PackedSequence's) makes `input` a packed (rows, I) batch.
 
 use crate::tensor::{run, PyTensor};
-use dlcore_core::ops;
+use dlcore_core::ops::{self, RnnArgs};
+use dlcore_core::Tensor;
 use pyo3::prelude::*;
 
-/// One LSTM layer-direction; returns the packed (T+1, B, H) tensor
-/// (hidden states in time order, then c_n).
+/// Owned copies of the operands, moved into the (GIL-free) call.
+struct Owned {
+    x: Tensor,
+    states: Vec<Tensor>,
+    wi: Tensor,
+    wh: Tensor,
+    bi: Option<Tensor>,
+    bh: Option<Tensor>,
+    reverse: bool,
+    bs: Option<Vec<usize>>,
+}
+
+impl Owned {
+    #[allow(clippy::too_many_arguments)]
+    fn new(x: &PyTensor, states: &[&PyTensor], wi: &PyTensor, wh: &PyTensor, bi: Option<&PyTensor>, bh: Option<&PyTensor>, reverse: bool, bs: Option<Vec<usize>>) -> Owned {
+        Owned {
+            x: x.t.clone(),
+            states: states.iter().map(|s| s.t.clone()).collect(),
+            wi: wi.t.clone(),
+            wh: wh.t.clone(),
+            bi: bi.map(|b| b.t.clone()),
+            bh: bh.map(|b| b.t.clone()),
+            reverse,
+            bs,
+        }
+    }
+    fn work(&self) -> usize {
+        self.x.numel().saturating_mul(self.wi.shape.first().copied().unwrap_or(1))
+    }
+    fn args(&self) -> RnnArgs<'_> {
+        RnnArgs {
+            x: &self.x,
+            states: self.states.iter().collect(),
+            w_ih: &self.wi,
+            w_hh: &self.wh,
+            b_ih: self.bi.as_ref(),
+            b_hh: self.bh.as_ref(),
+            reverse: self.reverse,
+            batch_sizes: self.bs.as_deref(),
+        }
+    }
+}
+
+/// One LSTM layer-direction; returns (rows + 2B, H): outputs, h_n, c_n.
 #[pyfunction]
-#[pyo3(signature = (input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, reverse))]
+#[pyo3(signature = (input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, reverse, batch_sizes=None))]
 #[allow(clippy::too_many_arguments)]
 fn lstm_layer(
     py: Python<'_>,
@@ -19,16 +64,15 @@ fn lstm_layer(
     bias_ih: Option<&PyTensor>,
     bias_hh: Option<&PyTensor>,
     reverse: bool,
+    batch_sizes: Option<Vec<usize>>,
 ) -> PyResult<PyTensor> {
-    let (x, h, c, wi, wh) = (input.t.clone(), h0.t.clone(), c0.t.clone(), weight_ih.t.clone(), weight_hh.t.clone());
-    let (bi, bh) = (bias_ih.map(|b| b.t.clone()), bias_hh.map(|b| b.t.clone()));
-    let work = x.numel().saturating_mul(wi.shape.first().copied().unwrap_or(1));
-    run(py, work, move || ops::lstm_layer(&x, &h, &c, &wi, &wh, bi.as_ref(), bh.as_ref(), reverse)).map(Into::into)
+    let o = Owned::new(input, &[h0, c0], weight_ih, weight_hh, bias_ih, bias_hh, reverse, batch_sizes);
+    run(py, o.work(), move || ops::lstm_layer(&o.args())).map(Into::into)
 }
 
-/// One GRU layer-direction; returns the output sequence (T, B, H).
+/// One GRU layer-direction; returns (rows + B, H): outputs, h_n.
 #[pyfunction]
-#[pyo3(signature = (input, h0, weight_ih, weight_hh, bias_ih, bias_hh, reverse))]
+#[pyo3(signature = (input, h0, weight_ih, weight_hh, bias_ih, bias_hh, reverse, batch_sizes=None))]
 #[allow(clippy::too_many_arguments)]
 fn gru_layer(
     py: Python<'_>,
@@ -39,16 +83,15 @@ fn gru_layer(
     bias_ih: Option<&PyTensor>,
     bias_hh: Option<&PyTensor>,
     reverse: bool,
+    batch_sizes: Option<Vec<usize>>,
 ) -> PyResult<PyTensor> {
-    let (x, h, wi, wh) = (input.t.clone(), h0.t.clone(), weight_ih.t.clone(), weight_hh.t.clone());
-    let (bi, bh) = (bias_ih.map(|b| b.t.clone()), bias_hh.map(|b| b.t.clone()));
-    let work = x.numel().saturating_mul(wi.shape.first().copied().unwrap_or(1));
-    run(py, work, move || ops::gru_layer(&x, &h, &wi, &wh, bi.as_ref(), bh.as_ref(), reverse)).map(Into::into)
+    let o = Owned::new(input, &[h0], weight_ih, weight_hh, bias_ih, bias_hh, reverse, batch_sizes);
+    run(py, o.work(), move || ops::gru_layer(&o.args())).map(Into::into)
 }
 
-/// One Elman RNN layer-direction (tanh, or relu); returns the output sequence (T, B, H).
+/// One Elman RNN layer-direction (tanh, or relu); returns (rows + B, H): outputs, h_n.
 #[pyfunction]
-#[pyo3(signature = (input, h0, weight_ih, weight_hh, bias_ih, bias_hh, reverse, relu))]
+#[pyo3(signature = (input, h0, weight_ih, weight_hh, bias_ih, bias_hh, reverse, relu, batch_sizes=None))]
 #[allow(clippy::too_many_arguments)]
 fn rnn_layer(
     py: Python<'_>,
@@ -60,11 +103,10 @@ fn rnn_layer(
     bias_hh: Option<&PyTensor>,
     reverse: bool,
     relu: bool,
+    batch_sizes: Option<Vec<usize>>,
 ) -> PyResult<PyTensor> {
-    let (x, h, wi, wh) = (input.t.clone(), h0.t.clone(), weight_ih.t.clone(), weight_hh.t.clone());
-    let (bi, bh) = (bias_ih.map(|b| b.t.clone()), bias_hh.map(|b| b.t.clone()));
-    let work = x.numel().saturating_mul(wi.shape.first().copied().unwrap_or(1));
-    run(py, work, move || ops::rnn_layer(&x, &h, &wi, &wh, bi.as_ref(), bh.as_ref(), reverse, relu)).map(Into::into)
+    let o = Owned::new(input, &[h0], weight_ih, weight_hh, bias_ih, bias_hh, reverse, batch_sizes);
+    run(py, o.work(), move || ops::rnn_layer(&o.args(), relu)).map(Into::into)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,0 +1,261 @@
+//! Fused recurrent layers (LSTM, GRU, Elman RNN) for one layer and one
+//! direction, over a batch whose sequences may have different lengths.
+//!
+//! Layout (PyTorch's packed-sequence layout, which the equal-length case is a
+//! special case of): the sequences are sorted by length, longest first, so
+//! the sequences still running at time position `tp` are a prefix of the
+//! batch, `bs[tp]` rows long; the rows of all time positions are stored one
+//! after the other (`rows = Σ bs` rows of input, gates and outputs). An
+//! equal-length (T, B, ·) tensor is the same thing with `bs = [B; T]`.
+//!
+//! Every kernel has the same shape:
+//! * forward: the input projection of every row is one GEMM
+//!   (`x @ W_ihᵀ`); then per step one recurrent product on the
+//!   `bs[tp]` active rows (`h_prev @ W_hhᵀ`, W_hh packed once per call, see
+//!   `recur.rs`) and one fused gate pass (which adds the biases). A running state buffer (B, H) holds
+//!   every row's latest hidden (and cell) state, so rows that have finished
+//!   keep their own last state: at the end it is h_n (c_n), and a reverse
+//!   direction starts each sequence from h0 at its own last step.
+//! * backward: per step (in reverse processing order) one fused pass turning
+//!   dh (and dc) into pre-activation gate gradients and one recurrent product
+//!   for dh_prev, again on the active rows only; then the weight and input
+//!   gradients are big GEMMs over all rows (`weight_grads`).
+//!
+//! Gates are ordered as PyTorch's (i, f, g, o for LSTM; r, z, n for GRU),
+//! each H wide, so one row's gate block is G·H contiguous values.
+
+mod elman;
+mod gru;
+mod lstm;
+pub mod recur;
+
+pub use elman::{rnn_backward, rnn_forward};
+pub use gru::{gru_backward, gru_forward, GruGrads, GruSaved};
+pub use lstm::{lstm_backward, lstm_forward, LstmGrads, LstmOut};
+
+use super::float::{Fma, Float};
+use super::gemm::kernel::GemmElem;
+use super::gemm::{gemm, MatRef};
+
+/// The gate non-linearities: f64 through libm; f32 through the branch-free
+/// exp of `fastmath.rs` that the compiler can inline and vectorise, since
+/// libm's expf/tanhf dominated small recurrent layers.
+pub trait Gate: Float + Fma + GemmElem {
+    fn sig(self) -> Self;
+    fn th(self) -> Self;
+}
+
+impl Gate for f64 {
+    #[inline(always)]
+    fn sig(self) -> f64 {
+        1.0 / (1.0 + (-self).exp())
+    }
+    #[inline(always)]
+    fn th(self) -> f64 {
+        f64::tanh(self)
+    }
+}
+
+use super::fastmath::exp_f32;
+
+impl Gate for f32 {
+    #[inline(always)]
+    fn sig(self) -> f32 {
+        1.0 / (1.0 + exp_f32(-self))
+    }
+    #[inline(always)]
+    fn th(self) -> f32 {
+        // NaN propagates: clamp keeps it and the polynomial carries it
+        1.0 - 2.0 / (exp_f32(2.0 * self) + 1.0)
+    }
+}
+
+/// Rows of a fused gate pass run in parallel only when there is enough work.
+pub(crate) const PAR_MIN: usize = 1 << 14;
+
+/// A gate pass compiled once per instruction set and picked by `level()`:
+/// the wheel targets baseline x86-64, where the inlined exp of the gates
+/// would only get 4-wide SSE vectors (the pass was ~13% of a small LSTM).
+/// Like `simd::multiversion!`, but bounded by `Gate`.
+macro_rules! gate_pass {
+    ($(#[$doc:meta])* fn $name:ident<$T:ident>($($arg:ident: $ty:ty),*) $body:block) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn $name<$T: $crate::cpu::rnn::Gate>($($arg: $ty),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body<$T: $crate::cpu::rnn::Gate>($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512<$T: $crate::cpu::rnn::Gate>($($arg: $ty),*) { body($($arg),*) }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2<$T: $crate::cpu::rnn::Gate>($($arg: $ty),*) { body($($arg),*) }
+            use crate::cpu::simd::{level, Simd};
+            match level() {
+                // SAFETY: `level()` returns these only when the CPU has the features.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx512 => unsafe { avx512($($arg),*) },
+                // SAFETY: as above, AVX2 and FMA were detected.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2 => unsafe { avx2($($arg),*) },
+                _ => body($($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use gate_pass;
+
+/// Shape of one layer-direction's sequence batch (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Seq {
+    /// Active rows per time position, non-increasing, all >= 1.
+    pub bs: Vec<usize>,
+    /// First row of each time position; `off[t]` = total rows.
+    pub off: Vec<usize>,
+    /// Batch size (`bs[0]`): rows of h0, h_n, c_n.
+    pub b: usize,
+    pub i: usize,
+    pub h: usize,
+    pub reverse: bool,
+}
+
+impl Seq {
+    /// `bs` must be non-empty, non-increasing and positive (the ops layer checks).
+    pub fn new(bs: Vec<usize>, i: usize, h: usize, reverse: bool) -> Seq {
+        let mut off = Vec::with_capacity(bs.len() + 1);
+        let mut acc = 0;
+        off.push(0);
+        for &n in &bs {
+            acc += n;
+            off.push(acc);
+        }
+        let b = bs.first().copied().unwrap_or(0);
+        Seq { bs, off, b, i, h, reverse }
+    }
+
+    /// T equal-length sequences of a batch of `b`.
+    pub fn uniform(t: usize, b: usize, i: usize, h: usize, reverse: bool) -> Seq {
+        Seq::new(vec![b; t], i, h, reverse)
+    }
+
+    pub fn t(&self) -> usize {
+        self.bs.len()
+    }
+
+    pub fn rows(&self) -> usize {
+        self.off[self.bs.len()]
+    }
+
+    /// Time position processed at step `s` (reverse directions walk backwards).
+    #[inline(always)]
+    pub fn tpos(&self, s: usize) -> usize {
+        if self.reverse {
+            self.t() - 1 - s
+        } else {
+            s
+        }
+    }
+
+    /// (first row, active rows) of time position `tp`.
+    #[inline(always)]
+    pub fn blk(&self, tp: usize) -> (usize, usize) {
+        (self.off[tp], self.bs[tp])
+    }
+
+    /// The time position processed just before `tp`, if any.
+    fn prev(&self, tp: usize) -> Option<usize> {
+        if self.reverse {
+            (tp + 1 < self.t()).then_some(tp + 1)
+        } else {
+            tp.checked_sub(1)
+        }
+    }
+}
+
+/// Every row's state before its step (rows × h): the row's output at the
+/// previously processed time position, or `s0` where the sequence starts
+/// (step 0, or a reverse-direction row at its own last time position).
+pub fn prev_states<T: Float>(sq: &Seq, s0: &[T], hs: &[T]) -> Vec<T> {
+    let h = sq.h;
+    let mut out = vec![T::zero(); sq.rows() * h];
+    for tp in 0..sq.t() {
+        let (o, nb) = sq.blk(tp);
+        let keep = sq.prev(tp).map_or(0, |q| sq.bs[q].min(nb));
+        if keep > 0 {
+            let qo = sq.off[sq.prev(tp).unwrap_or(0)];
+            out[o * h..(o + keep) * h].copy_from_slice(&hs[qo * h..(qo + keep) * h]);
+        }
+        out[(o + keep) * h..(o + nb) * h].copy_from_slice(&s0[keep * h..nb * h]);
+    }
+    out
+}
+
+/// The input projection of every row: (rows × g) = x (rows × i) @ W_ihᵀ.
+/// The bias is added by the gate passes, which read every gate anyway
+/// (filling the buffer with it first cost a full extra write pass).
+pub fn project<T: Gate>(rows: usize, g: usize, i: usize, x: &[T], w_ih: &[T]) -> Vec<T> {
+    // zeroed allocation: fresh pages come from the OS already zero, and the
+    // GEMM (beta = 0) never reads them
+    let mut out = vec![T::zero(); rows * g];
+    if i > 0 && rows > 0 {
+        let xm = MatRef { data: x, offset: 0, rs: i, cs: 1 };
+        // B = W_ihᵀ: B(p, j) = w_ih[j, p]
+        let wm = MatRef { data: w_ih, offset: 0, rs: 1, cs: i };
+        gemm(rows, g, i, T::one(), xm, wm, T::zero(), &mut out);
+    }
+    out
+}
+
+/// The gradients after backward through time, as GEMMs over all rows:
+/// dx = dgx @ W_ih, dW_ih = dgxᵀ @ x, dW_hh = dghᵀ @ hprev, where dgx / dgh
+/// (rows × g) are the gate gradients seen by the input and recurrent
+/// products (the same buffer except for GRU's n gate). dx is None unless
+/// wanted.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub fn weight_grads<T: Gate>(
+    sq: &Seq,
+    g: usize,
+    x: &[T],
+    w_ih: &[T],
+    dgx: &[T],
+    dgh: &[T],
+    hprev: &[T],
+    want_dx: bool,
+) -> (Option<Vec<T>>, Vec<T>, Vec<T>) {
+    let (rows, i, h) = (sq.rows(), sq.i, sq.h);
+    let dx = want_dx.then(|| {
+        let mut dx = vec![T::zero(); rows * i];
+        if i > 0 {
+            let dm = MatRef { data: dgx, offset: 0, rs: g, cs: 1 };
+            gemm(rows, i, g, T::one(), dm, MatRef { data: w_ih, offset: 0, rs: i, cs: 1 }, T::zero(), &mut dx);
+        }
+        dx
+    });
+    let mut dw_ih = vec![T::zero(); g * i];
+    if i > 0 {
+        // dGᵀ (g × rows): A(r, p) = dgx[p, r]
+        let dt = MatRef { data: dgx, offset: 0, rs: 1, cs: g };
+        gemm(g, i, rows, T::one(), dt, MatRef { data: x, offset: 0, rs: i, cs: 1 }, T::zero(), &mut dw_ih);
+    }
+    let mut dw_hh = vec![T::zero(); g * h];
+    let dt = MatRef { data: dgh, offset: 0, rs: 1, cs: g };
+    gemm(g, h, rows, T::one(), dt, MatRef { data: hprev, offset: 0, rs: h, cs: 1 }, T::zero(), &mut dw_hh);
+    (dx, dw_ih, dw_hh)
+}
+
+/// Column sums of a (rows × g) matrix (the bias gradients).
+pub fn colsum<T: Float>(m: &[T], g: usize) -> Vec<T> {
+    let mut v = vec![T::zero(); g];
+    for r in m.chunks(g) {
+        for (a, &x) in v.iter_mut().zip(r) {
+            *a = *a + x;
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests;
