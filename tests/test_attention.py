@@ -147,3 +147,12 @@ def test_multihead_attention_errors():
         m(x, x, x, attn_mask=dlcore.zeros(3, 4))
     with pytest.raises(RuntimeError, match="Need attn_mask"):
         m(x, x, x, is_causal=True)
+
+
+def test_mha_dtype_reaches_every_parameter():
+    import dlcore
+
+    mha = dlcore.nn.MultiheadAttention(8, 2, dtype=dlcore.float64)
+    assert {p.dtype for p in mha.parameters()} == {dlcore.float64}
+    x = dlcore.randn(2, 3, 8, dtype=dlcore.float64)
+    assert mha(x, x, x)[0].dtype == dlcore.float64
