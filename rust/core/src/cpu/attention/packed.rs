@@ -1,0 +1,168 @@
+//! Packed operands and the tile product on them.
+//!
+//! A BLIS GEMM call packs both operands on every call; for attention's
+//! tiles (depth d = 64, 96×96 tiles) that packing cost about as much as the
+//! multiply-adds. Here every operand is packed once — K, V, Q, dO once per
+//! head, in every orientation a product needs — and each tile product calls
+//! the GEMM's register-tiled micro-kernel directly on those panels. Only
+//! the probabilities P and dS, new per tile, are packed per tile.
+//!
+//! Layout (the micro-kernel's, `gemm/kernel.rs`): `w`-lane slivers; element
+//! (lane l of sliver s, depth p) at `data[s·stride + p·w + l]` with
+//! `stride = depth·w`, so a depth range p0.. of every sliver starts at
+//! `p0·w` — one head-wide panel serves every tile.
+
+use crate::cpu::gemm::kernel::{GemmElem, Kernel};
+use crate::cpu::gemm::pack::pack_sliver;
+use crate::cpu::simd::level;
+
+/// The micro-kernel and the tile sizes one call uses.
+#[derive(Clone, Copy)]
+pub(super) struct Plan<T> {
+    pub kern: Kernel<T>,
+    /// Query rows per block and keys per tile: a multiple of both MR and NR
+    /// so every block starts on a sliver of either kind of panel.
+    pub bq: usize,
+    pub bk: usize,
+}
+
+impl<T: GemmElem> Plan<T> {
+    pub fn new() -> Plan<T> {
+        let kern = T::kernel(level());
+        let lcm = lcm(kern.mr, kern.nr);
+        // ~96: Q, K and V tiles of d = 64 (24 KiB each) and the score tile
+        // (36 KiB) stay in L2 with room to spare; 192 was slower (more of P
+        // rescaled per tile, worse causal skipping).
+        let tile = lcm * 96usize.div_ceil(lcm).max(1);
+        Plan {
+            kern,
+            bq: tile,
+            bk: tile,
+        }
+    }
+    pub fn mr(&self) -> usize {
+        self.kern.mr
+    }
+    pub fn nr(&self) -> usize {
+        self.kern.nr
+    }
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    a / x * b
+}
+
+/// One packed panel: `lanes` lanes (rounded up to slivers of `w`, zero
+/// padded) by `depth` steps.
+pub(super) struct Panel<T> {
+    pub data: Vec<T>,
+    pub w: usize,
+    pub depth: usize,
+}
+
+impl<T: GemmElem> Panel<T> {
+    /// Packs element (lane l, depth p) = `src[base + l·ls + p·ks]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kern: &Kernel<T>,
+        src: &[T],
+        base: usize,
+        ls: usize,
+        ks: usize,
+        lanes: usize,
+        depth: usize,
+        w: usize,
+    ) -> Panel<T> {
+        let mut data = vec![T::zero(); lanes.div_ceil(w) * w * depth];
+        pack_into(kern, &mut data, src, base, ls, ks, lanes, depth, w);
+        Panel { data, w, depth }
+    }
+
+    /// The panel from sliver `s0` and depth `p0` on, with its sliver stride.
+    pub fn at(&self, s0: usize, p0: usize) -> (&[T], usize) {
+        let stride = self.depth * self.w;
+        (&self.data[s0 * stride + p0 * self.w..], stride)
+    }
+}
+
+/// Packs `lanes` lanes × `depth` steps into `dst` (slivers of `w`, stride
+/// `depth·w`, the last sliver zero-padded); transposed sources (ks = 1) go
+/// through the instruction set's block transpose.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn pack_into<T: GemmElem>(
+    kern: &Kernel<T>,
+    dst: &mut [T],
+    src: &[T],
+    base: usize,
+    ls: usize,
+    ks: usize,
+    lanes: usize,
+    depth: usize,
+    w: usize,
+) {
+    let stride = depth * w;
+    for (s, d) in dst[..lanes.div_ceil(w) * stride]
+        .chunks_exact_mut(stride)
+        .enumerate()
+    {
+        let valid = w.min(lanes - s * w);
+        pack_sliver(src, base + s * w * ls, ls, ks, valid, w, depth, d, kern.transpose);
+    }
+}
+
+/// `C = alpha·A·B + beta·C` over `ms` A slivers × `ns` B slivers of depth
+/// `kc`: `a` / `b` start at the first sliver (strides `sa` / `sb`), C is
+/// row-major with `ldc` and must hold every full MR×NR tile (callers pad).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_packed<T: GemmElem>(
+    kern: &Kernel<T>,
+    ms: usize,
+    ns: usize,
+    kc: usize,
+    a: (&[T], usize),
+    b: (&[T], usize),
+    alpha: T,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
+    let (mr, nr) = (kern.mr, kern.nr);
+    if ms == 0 || ns == 0 {
+        return;
+    }
+    // One check per call keeps every pointer below in bounds.
+    assert!(
+        kc > 0
+            && (ms - 1) * a.1 + kc * mr <= a.0.len()
+            && (ns - 1) * b.1 + kc * nr <= b.0.len()
+            && ns * nr <= ldc
+            && (ms * mr - 1) * ldc + ns * nr <= c.len(),
+        "attention: packed tile out of bounds"
+    );
+    let bz = beta == T::zero();
+    for j in 0..ns {
+        // the B sliver (kc×NR) stays in L1 while the A slivers stream past
+        for i in 0..ms {
+            // SAFETY: the assert above bounds sliver i of A (kc·MR values
+            // from i·sa), sliver j of B (kc·NR from j·sb) and the C tile
+            // (rows i·MR.., columns j·NR.. with row stride ldc); the kernel
+            // comes from `GemmElem::kernel(level())`, which the CPU supports.
+            unsafe {
+                (kern.run)(
+                    kc,
+                    a.0.as_ptr().add(i * a.1),
+                    b.0.as_ptr().add(j * b.1),
+                    c.as_mut_ptr().add(i * mr * ldc + j * nr),
+                    ldc,
+                    alpha,
+                    beta,
+                    bz,
+                );
+            }
+        }
+    }
+}
