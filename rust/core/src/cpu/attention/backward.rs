@@ -24,18 +24,31 @@ pub(super) struct BwdPanels<T> {
 
 impl<T: AttnFloat + GemmElem> BwdPanels<T> {
     pub fn new(p: &Plan<T>, x: &Inputs<T>, g: &[T], b: usize) -> Self {
+        let mut pn = BwdPanels {
+            qa: Panel::empty(),
+            doa: Panel::empty(),
+            kt: Panel::empty(),
+            vt: Panel::empty(),
+            qb: Panel::empty(),
+            dob: Panel::empty(),
+            kb: Panel::empty(),
+        };
+        pn.fill(p, x, g, b);
+        pn
+    }
+
+    /// Repacks for head `b` in the same buffers.
+    pub fn fill(&mut self, p: &Plan<T>, x: &Inputs<T>, g: &[T], b: usize) {
         let (l, s, e, ev) = (x.sh.l, x.sh.s, x.sh.e, x.sh.ev);
         let (kn, mr, nr) = (&p.kern, p.mr(), p.nr());
         let (qo, go, ko, vo) = (b * l * e, b * l * ev, b * s * e, b * s * ev);
-        BwdPanels {
-            qa: Panel::new(kn, x.q, qo, e, 1, l, e, mr),
-            doa: Panel::new(kn, g, go, ev, 1, l, ev, mr),
-            kt: Panel::new(kn, x.k, ko, e, 1, s, e, nr),
-            vt: Panel::new(kn, x.v, vo, ev, 1, s, ev, nr),
-            qb: Panel::new(kn, x.q, qo, 1, e, e, l, nr),
-            dob: Panel::new(kn, g, go, 1, ev, ev, l, nr),
-            kb: Panel::new(kn, x.k, ko, 1, e, e, s, nr),
-        }
+        self.qa.fill(kn, x.q, qo, e, 1, l, e, mr);
+        self.doa.fill(kn, g, go, ev, 1, l, ev, mr);
+        self.kt.fill(kn, x.k, ko, e, 1, s, e, nr);
+        self.vt.fill(kn, x.v, vo, ev, 1, s, ev, nr);
+        self.qb.fill(kn, x.q, qo, 1, e, e, l, nr);
+        self.dob.fill(kn, g, go, 1, ev, ev, l, nr);
+        self.kb.fill(kn, x.k, ko, 1, e, e, s, nr);
     }
 }
 
@@ -44,15 +57,20 @@ pub(super) struct Scratch<T> {
     p: Vec<T>,
     ds: Vec<T>,
     a: Vec<T>,
+    /// dK, dV accumulators of one key block (BK × Ep, BK × Evp).
+    dk: Vec<T>,
+    dv: Vec<T>,
 }
 
 impl<T: AttnFloat> Scratch<T> {
-    pub fn new(p: &Plan<T>) -> Self {
+    pub fn new(p: &Plan<T>, e: usize, ev: usize) -> Self {
         let n = p.bq * p.bk;
         Scratch {
             p: vec![T::zero(); n],
             ds: vec![T::zero(); n],
             a: vec![T::zero(); n],
+            dk: vec![T::zero(); p.bk * e.next_multiple_of(p.kern.nr)],
+            dv: vec![T::zero(); p.bk * ev.next_multiple_of(p.kern.nr)],
         }
     }
 }
@@ -91,16 +109,16 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
 
     /// `dV += Pᵀ·dO`, `dK += dSᵀ·Q` into the key block's accumulators
     /// (BK × Evp and BK × Ep, row-major).
-    fn dk_dv(&self, pn: &BwdPanels<T>, t: Tile, sc: &mut Scratch<T>, dk: &mut [T], dv: &mut [T]) {
+    fn dk_dv(&self, pn: &BwdPanels<T>, t: Tile, sc: &mut Scratch<T>) {
         let (p, kn) = (&self.p, &self.p.kern);
         let (mr, nr) = (p.mr(), p.nr());
         let (ep, evp) = (self.x.sh.e.next_multiple_of(nr), self.x.sh.ev.next_multiple_of(nr));
         let ms = t.nk.div_ceil(mr);
         // Pᵀ as A: MR keys per sliver (contiguous in a row of P), depth nq
         pack_into(kn, &mut sc.a, &sc.p, 0, 1, p.bk, t.nk, t.nq, mr);
-        gemm_packed(kn, ms, evp / nr, t.nq, (&sc.a, t.nq * mr), pn.dob.at(0, t.i0), T::one(), T::one(), dv, evp);
+        gemm_packed(kn, ms, evp / nr, t.nq, (&sc.a, t.nq * mr), pn.dob.at(0, t.i0), T::one(), T::one(), &mut sc.dv, evp);
         pack_into(kn, &mut sc.a, &sc.ds, 0, 1, p.bk, t.nk, t.nq, mr);
-        gemm_packed(kn, ms, ep / nr, t.nq, (&sc.a, t.nq * mr), pn.qb.at(0, t.i0), T::one(), T::one(), dk, ep);
+        gemm_packed(kn, ms, ep / nr, t.nq, (&sc.a, t.nq * mr), pn.qb.at(0, t.i0), T::one(), T::one(), &mut sc.dk, ep);
     }
 
     /// `dQ += dS·K` into rows `dq` (the tile's rows, stride Ep).
@@ -129,17 +147,18 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
         let (sh, p) = (self.x.sh, &self.p);
         let (ep, evp) = (sh.e.next_multiple_of(p.nr()), sh.ev.next_multiple_of(p.nr()));
         let nk = dkb.len() / sh.e;
-        let (mut dka, mut dva) = (vec![T::zero(); p.bk * ep], vec![T::zero(); p.bk * evp]);
+        sc.dk.fill(T::zero());
+        sc.dv.fill(T::zero());
         for i0 in (self.first_block(j0)..sh.l).step_by(p.bq) {
             let t = Tile { b, i0, nq: (i0 + p.bq).min(sh.l) - i0, j0, nk };
             self.p_ds(pn, t, sc);
-            self.dk_dv(pn, t, sc, &mut dka, &mut dva);
+            self.dk_dv(pn, t, sc);
             if let Some(dq) = dq.as_deref_mut() {
                 self.dq(pn, t, sc, &mut dq[i0 * ep..]);
             }
         }
-        copy_rows(&dka, ep, dkb, sh.e);
-        copy_rows(&dva, evp, dvb, sh.ev);
+        copy_rows(&sc.dk, ep, dkb, sh.e);
+        copy_rows(&sc.dv, evp, dvb, sh.ev);
     }
 }
 
@@ -169,15 +188,17 @@ pub(super) fn backward<T: AttnFloat + GemmElem>(x: &Inputs<T>, g: &[T], lse: &[T
                 .zip(dk.par_chunks_mut(sh.s * e))
                 .zip(dv.par_chunks_mut(sh.s * ev))
                 .enumerate()
-                .for_each(|(b, ((dqh, dkh), dvh))| {
-                    let pn = BwdPanels::new(p, x, g, b);
-                    let mut sc = Scratch::new(p);
-                    let mut dqp = vec![T::zero(); lp * ep];
-                    for (blk, (dkb, dvb)) in dkh.chunks_mut(p.bk * e).zip(dvh.chunks_mut(p.bk * ev)).enumerate() {
-                        bw.key_block(&pn, b, blk * p.bk, dkb, dvb, Some(&mut dqp), &mut sc);
-                    }
-                    copy_rows(&dqp, ep, dqh, e);
-                })
+                .for_each_init(
+                    || (BwdPanels::new(p, x, g, 0), Scratch::new(p, e, ev), vec![T::zero(); lp * ep]),
+                    |(pn, sc, dqp), (b, ((dqh, dkh), dvh))| {
+                        pn.fill(p, x, g, b);
+                        dqp.fill(T::zero());
+                        for (blk, (dkb, dvb)) in dkh.chunks_mut(p.bk * e).zip(dvh.chunks_mut(p.bk * ev)).enumerate() {
+                            bw.key_block(pn, b, blk * p.bk, dkb, dvb, Some(&mut dqp[..]), sc);
+                        }
+                        copy_rows(dqp, ep, dqh, e);
+                    },
+                )
         });
         return (dq, dk, dv);
     }
@@ -189,7 +210,7 @@ pub(super) fn backward<T: AttnFloat + GemmElem>(x: &Inputs<T>, g: &[T], lse: &[T
     let mut unused = vec![T::zero(); sh.bh * sh.l];
     super::blis::par_blocks(&mut dq, e, &mut unused, 1, sh.l, p.bq, |b, blk, dqb, _| {
         let (i0, nq) = (blk * p.bq, dqb.len() / e);
-        let mut sc = Scratch::new(p);
+        let mut sc = Scratch::new(p, e, ev);
         let mut dqp = vec![T::zero(); p.bq * ep];
         let kend = x.key_end(i0 + nq - 1);
         for j0 in (0..kend).step_by(p.bk) {
@@ -200,7 +221,7 @@ pub(super) fn backward<T: AttnFloat + GemmElem>(x: &Inputs<T>, g: &[T], lse: &[T
         copy_rows(&dqp, ep, dqb, e);
     });
     super::blis::par_blocks(&mut dk, e, &mut dv, ev, sh.s, p.bk, |b, blk, dkb, dvb| {
-        let mut sc = Scratch::new(p);
+        let mut sc = Scratch::new(p, e, ev);
         bw.key_block(&panels[b], b, blk * p.bk, dkb, dvb, None, &mut sc);
     });
     (dq, dk, dv)

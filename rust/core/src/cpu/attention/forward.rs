@@ -19,11 +19,18 @@ pub(super) struct FwdPanels<T> {
 
 impl<T: AttnFloat + GemmElem> FwdPanels<T> {
     pub fn new(p: &Plan<T>, x: &Inputs<T>, b: usize) -> Self {
+        let mut pn = FwdPanels {
+            kt: Panel::empty(),
+            v: Panel::empty(),
+        };
+        pn.fill(p, x, b);
+        pn
+    }
+    /// Repacks for head `b` in the same buffers.
+    pub fn fill(&mut self, p: &Plan<T>, x: &Inputs<T>, b: usize) {
         let (s, e, ev) = (x.sh.s, x.sh.e, x.sh.ev);
-        FwdPanels {
-            kt: Panel::new(&p.kern, x.k, b * s * e, e, 1, s, e, p.nr()),
-            v: Panel::new(&p.kern, x.v, b * s * ev, 1, ev, ev, s, p.nr()),
-        }
+        self.kt.fill(&p.kern, x.k, b * s * e, e, 1, s, e, p.nr());
+        self.v.fill(&p.kern, x.v, b * s * ev, 1, ev, ev, s, p.nr());
     }
 }
 
@@ -132,15 +139,16 @@ pub(super) fn forward<T: AttnFloat + GemmElem>(x: &Inputs<T>) -> (Vec<T>, Vec<T>
             out.par_chunks_mut(sh.l * sh.ev)
                 .zip(lse.par_chunks_mut(sh.l))
                 .enumerate()
-                .for_each(|(b, (o, ls))| {
-                    let pn = FwdPanels::new(&p, x, b);
-                    let mut sc = Scratch::new(&p, sh.e, sh.ev);
+                .for_each_init(
+                    || (FwdPanels::new(&p, x, 0), Scratch::new(&p, sh.e, sh.ev)),
+                    |(pn, sc), (b, (o, ls))| {
+                    pn.fill(&p, x, b);
                     for (blk, (ob, lb)) in o
                         .chunks_mut(p.bq * sh.ev)
                         .zip(ls.chunks_mut(p.bq))
                         .enumerate()
                     {
-                        forward_block(&p, x, &pn, b, blk * p.bq, ob, lb, &mut sc);
+                        forward_block(&p, x, pn, b, blk * p.bq, ob, lb, sc);
                     }
                 })
         });

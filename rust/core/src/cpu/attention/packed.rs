@@ -33,7 +33,8 @@ impl<T: GemmElem> Plan<T> {
         // ~96: Q, K and V tiles of d = 64 (24 KiB each) and the score tile
         // (36 KiB) stay in L2 with room to spare; 192 was slower (more of P
         // rescaled per tile, worse causal skipping).
-        let tile = lcm * 96usize.div_ceil(lcm).max(1);
+        let want: usize = std::env::var("DLCORE_ATTN_TILE").ok().and_then(|v| v.parse().ok()).unwrap_or(96);
+        let tile = lcm * want.div_ceil(lcm).max(1);
         Plan {
             kern,
             bq: tile,
@@ -65,9 +66,19 @@ pub(super) struct Panel<T> {
 }
 
 impl<T: GemmElem> Panel<T> {
-    /// Packs element (lane l, depth p) = `src[base + l·ls + p·ks]`.
+    pub fn empty() -> Panel<T> {
+        Panel {
+            data: Vec::new(),
+            w: 1,
+            depth: 0,
+        }
+    }
+
+    /// Packs element (lane l, depth p) = `src[base + l·ls + p·ks]`, reusing
+    /// this panel's buffer (no page faults from a fresh allocation per head).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub fn fill(
+        &mut self,
         kern: &Kernel<T>,
         src: &[T],
         base: usize,
@@ -76,10 +87,11 @@ impl<T: GemmElem> Panel<T> {
         lanes: usize,
         depth: usize,
         w: usize,
-    ) -> Panel<T> {
-        let mut data = vec![T::zero(); lanes.div_ceil(w) * w * depth];
-        pack_into(kern, &mut data, src, base, ls, ks, lanes, depth, w);
-        Panel { data, w, depth }
+    ) {
+        // every element is overwritten (padding lanes with zeros)
+        self.data.resize(lanes.div_ceil(w) * w * depth, T::zero());
+        pack_into(kern, &mut self.data, src, base, ls, ks, lanes, depth, w);
+        (self.w, self.depth) = (w, depth);
     }
 
     /// The panel from sliver `s0` and depth `p0` on, with its sliver stride.
@@ -110,8 +122,34 @@ pub(super) fn pack_into<T: GemmElem>(
         .enumerate()
     {
         let valid = w.min(lanes - s * w);
-        pack_sliver(src, base + s * w * ls, ls, ks, valid, w, depth, d, kern.transpose);
+        let b = base + s * w * ls;
+        // Contiguous lanes: fixed-width row copies (the shared packer calls
+        // memmove per row for widths it has no case for, e.g. MR = 12).
+        let done = ls == 1
+            && valid == w
+            && match w {
+                4 => copy_rows::<T, 4>(src, b, ks, d),
+                6 => copy_rows::<T, 6>(src, b, ks, d),
+                8 => copy_rows::<T, 8>(src, b, ks, d),
+                12 => copy_rows::<T, 12>(src, b, ks, d),
+                14 => copy_rows::<T, 14>(src, b, ks, d),
+                _ => false,
+            };
+        if !done {
+            pack_sliver(src, b, ls, ks, valid, w, depth, d, kern.transpose);
+        }
     }
+}
+
+/// `dst[p·W ..][..W] = src[base + p·ks ..][..W]`; always true.
+#[inline(always)]
+fn copy_rows<T: Copy, const W: usize>(src: &[T], base: usize, ks: usize, dst: &mut [T]) -> bool {
+    for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+        let s = base + p * ks;
+        let row: &[T; W] = src[s..s + W].try_into().expect("W elements");
+        d.copy_from_slice(row);
+    }
+    true
 }
 
 /// `C = alpha·A·B + beta·C` over `ms` A slivers × `ns` B slivers of depth
