@@ -100,11 +100,40 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
         let (ms, ns) = (t.nq.div_ceil(p.mr()), t.nk.div_ceil(p.nr()));
         let (ia, jb) = (t.i0 / p.mr(), t.j0 / p.nr());
         let scale = T::from_f64(sh.scale);
-        gemm_packed(&p.kern, ms, ns, sh.e, pn.qa.at(ia, 0), pn.kt.at(jb, 0), scale, T::zero(), &mut sc.p, p.bk);
-        gemm_packed(&p.kern, ms, ns, sh.ev, pn.doa.at(ia, 0), pn.vt.at(jb, 0), T::one(), T::zero(), &mut sc.ds, p.bk);
+        gemm_packed(
+            &p.kern,
+            ms,
+            ns,
+            sh.e,
+            pn.qa.at(ia, 0),
+            pn.kt.at(jb, 0),
+            scale,
+            T::zero(),
+            &mut sc.p,
+            p.bk,
+        );
+        gemm_packed(
+            &p.kern,
+            ms,
+            ns,
+            sh.ev,
+            pn.doa.at(ia, 0),
+            pn.vt.at(jb, 0),
+            T::one(),
+            T::zero(),
+            &mut sc.ds,
+            p.bk,
+        );
         let rows = self.x.tile_rows(t.b, t.i0, t.nq, t.j0, t.nk, p.bk);
         let r0 = t.b * sh.l + t.i0;
-        p_ds_tile(&mut sc.p, &mut sc.ds, rows, &self.lse[r0..r0 + t.nq], &self.dvec[r0..r0 + t.nq], scale);
+        p_ds_tile(
+            &mut sc.p,
+            &mut sc.ds,
+            rows,
+            &self.lse[r0..r0 + t.nq],
+            &self.dvec[r0..r0 + t.nq],
+            scale,
+        );
     }
 
     /// `dV += Pᵀ·dO`, `dK += dSᵀ·Q` into the key block's accumulators
@@ -112,13 +141,38 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
     fn dk_dv(&self, pn: &BwdPanels<T>, t: Tile, sc: &mut Scratch<T>) {
         let (p, kn) = (&self.p, &self.p.kern);
         let (mr, nr) = (p.mr(), p.nr());
-        let (ep, evp) = (self.x.sh.e.next_multiple_of(nr), self.x.sh.ev.next_multiple_of(nr));
+        let (ep, evp) = (
+            self.x.sh.e.next_multiple_of(nr),
+            self.x.sh.ev.next_multiple_of(nr),
+        );
         let ms = t.nk.div_ceil(mr);
         // Pᵀ as A: MR keys per sliver (contiguous in a row of P), depth nq
         pack_into(kn, &mut sc.a, &sc.p, 0, 1, p.bk, t.nk, t.nq, mr);
-        gemm_packed(kn, ms, evp / nr, t.nq, (&sc.a, t.nq * mr), pn.dob.at(0, t.i0), T::one(), T::one(), &mut sc.dv, evp);
+        gemm_packed(
+            kn,
+            ms,
+            evp / nr,
+            t.nq,
+            (&sc.a, t.nq * mr),
+            pn.dob.at(0, t.i0),
+            T::one(),
+            T::one(),
+            &mut sc.dv,
+            evp,
+        );
         pack_into(kn, &mut sc.a, &sc.ds, 0, 1, p.bk, t.nk, t.nq, mr);
-        gemm_packed(kn, ms, ep / nr, t.nq, (&sc.a, t.nq * mr), pn.qb.at(0, t.i0), T::one(), T::one(), &mut sc.dk, ep);
+        gemm_packed(
+            kn,
+            ms,
+            ep / nr,
+            t.nq,
+            (&sc.a, t.nq * mr),
+            pn.qb.at(0, t.i0),
+            T::one(),
+            T::one(),
+            &mut sc.dk,
+            ep,
+        );
     }
 
     /// `dQ += dS·K` into rows `dq` (the tile's rows, stride Ep).
@@ -128,7 +182,18 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
         let ep = self.x.sh.e.next_multiple_of(nr);
         // dS as A: MR query rows per sliver, depth nk (transposed pack)
         pack_into(kn, &mut sc.a, &sc.ds, 0, p.bk, 1, t.nq, t.nk, mr);
-        gemm_packed(kn, t.nq.div_ceil(mr), ep / nr, t.nk, (&sc.a, t.nk * mr), pn.kb.at(0, t.j0), T::one(), T::one(), dq, ep);
+        gemm_packed(
+            kn,
+            t.nq.div_ceil(mr),
+            ep / nr,
+            t.nk,
+            (&sc.a, t.nk * mr),
+            pn.kb.at(0, t.j0),
+            T::one(),
+            T::one(),
+            dq,
+            ep,
+        );
     }
 
     /// First query block that sees key `j0` (causal: queries before it see none).
@@ -143,14 +208,32 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
     /// dK, dV of keys `j0..j0+nk` of head `b` (and, with `dq` = the head's
     /// padded dQ, its contribution to every query row).
     #[allow(clippy::too_many_arguments)]
-    fn key_block(&self, pn: &BwdPanels<T>, b: usize, j0: usize, dkb: &mut [T], dvb: &mut [T], mut dq: Option<&mut [T]>, sc: &mut Scratch<T>) {
+    fn key_block(
+        &self,
+        pn: &BwdPanels<T>,
+        b: usize,
+        j0: usize,
+        dkb: &mut [T],
+        dvb: &mut [T],
+        mut dq: Option<&mut [T]>,
+        sc: &mut Scratch<T>,
+    ) {
         let (sh, p) = (self.x.sh, &self.p);
-        let (ep, evp) = (sh.e.next_multiple_of(p.nr()), sh.ev.next_multiple_of(p.nr()));
+        let (ep, evp) = (
+            sh.e.next_multiple_of(p.nr()),
+            sh.ev.next_multiple_of(p.nr()),
+        );
         let nk = dkb.len() / sh.e;
         sc.dk.fill(T::zero());
         sc.dv.fill(T::zero());
         for i0 in (self.first_block(j0)..sh.l).step_by(p.bq) {
-            let t = Tile { b, i0, nq: (i0 + p.bq).min(sh.l) - i0, j0, nk };
+            let t = Tile {
+                b,
+                i0,
+                nq: (i0 + p.bq).min(sh.l) - i0,
+                j0,
+                nk,
+            };
             self.p_ds(pn, t, sc);
             self.dk_dv(pn, t, sc);
             if let Some(dq) = dq.as_deref_mut() {
@@ -170,9 +253,19 @@ fn copy_rows<T: Copy>(src: &[T], ls: usize, dst: &mut [T], w: usize) {
 }
 
 /// (dQ, dK, dV) given the row logsumexp and `D_i = dO_i·O_i`.
-pub(super) fn backward<T: AttnFloat + GemmElem>(x: &Inputs<T>, g: &[T], lse: &[T], dvec: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+pub(super) fn backward<T: AttnFloat + GemmElem>(
+    x: &Inputs<T>,
+    g: &[T],
+    lse: &[T],
+    dvec: &[T],
+) -> (Vec<T>, Vec<T>, Vec<T>) {
     let sh = x.sh;
-    let bw = Bwd { p: Plan::<T>::new(), x, lse, dvec };
+    let bw = Bwd {
+        p: Plan::<T>::new(),
+        x,
+        lse,
+        dvec,
+    };
     let p = &bw.p;
     let (e, ev) = (sh.e, sh.ev);
     let ep = e.next_multiple_of(p.nr());
@@ -189,11 +282,21 @@ pub(super) fn backward<T: AttnFloat + GemmElem>(x: &Inputs<T>, g: &[T], lse: &[T
                 .zip(dv.par_chunks_mut(sh.s * ev))
                 .enumerate()
                 .for_each_init(
-                    || (BwdPanels::new(p, x, g, 0), Scratch::new(p, e, ev), vec![T::zero(); lp * ep]),
+                    || {
+                        (
+                            BwdPanels::new(p, x, g, 0),
+                            Scratch::new(p, e, ev),
+                            vec![T::zero(); lp * ep],
+                        )
+                    },
                     |(pn, sc, dqp), (b, ((dqh, dkh), dvh))| {
                         pn.fill(p, x, g, b);
                         dqp.fill(T::zero());
-                        for (blk, (dkb, dvb)) in dkh.chunks_mut(p.bk * e).zip(dvh.chunks_mut(p.bk * ev)).enumerate() {
+                        for (blk, (dkb, dvb)) in dkh
+                            .chunks_mut(p.bk * e)
+                            .zip(dvh.chunks_mut(p.bk * ev))
+                            .enumerate()
+                        {
                             bw.key_block(pn, b, blk * p.bk, dkb, dvb, Some(&mut dqp[..]), sc);
                         }
                         copy_rows(dqp, ep, dqh, e);
@@ -205,8 +308,12 @@ pub(super) fn backward<T: AttnFloat + GemmElem>(x: &Inputs<T>, g: &[T], lse: &[T
     // Few heads: pack every head, then one pass parallel over query blocks
     // for dQ and one over key blocks for dK/dV (each tile recomputed twice,
     // but no two tasks write one row).
-    let panels: Vec<BwdPanels<T>> =
-        crate::cpu::install(|| (0..sh.bh).into_par_iter().map(|b| BwdPanels::new(p, x, g, b)).collect());
+    let panels: Vec<BwdPanels<T>> = crate::cpu::install(|| {
+        (0..sh.bh)
+            .into_par_iter()
+            .map(|b| BwdPanels::new(p, x, g, b))
+            .collect()
+    });
     let mut unused = vec![T::zero(); sh.bh * sh.l];
     super::blis::par_blocks(&mut dq, e, &mut unused, 1, sh.l, p.bq, |b, blk, dqb, _| {
         let (i0, nq) = (blk * p.bq, dqb.len() / e);
@@ -214,7 +321,13 @@ pub(super) fn backward<T: AttnFloat + GemmElem>(x: &Inputs<T>, g: &[T], lse: &[T
         let mut dqp = vec![T::zero(); p.bq * ep];
         let kend = x.key_end(i0 + nq - 1);
         for j0 in (0..kend).step_by(p.bk) {
-            let t = Tile { b, i0, nq, j0, nk: (j0 + p.bk).min(kend) - j0 };
+            let t = Tile {
+                b,
+                i0,
+                nq,
+                j0,
+                nk: (j0 + p.bk).min(kend) - j0,
+            };
             bw.p_ds(&panels[b], t, &mut sc);
             bw.dq(&panels[b], t, &mut sc, &mut dqp);
         }

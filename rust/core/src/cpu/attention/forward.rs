@@ -142,15 +142,16 @@ pub(super) fn forward<T: AttnFloat + GemmElem>(x: &Inputs<T>) -> (Vec<T>, Vec<T>
                 .for_each_init(
                     || (FwdPanels::new(&p, x, 0), Scratch::new(&p, sh.e, sh.ev)),
                     |(pn, sc), (b, (o, ls))| {
-                    pn.fill(&p, x, b);
-                    for (blk, (ob, lb)) in o
-                        .chunks_mut(p.bq * sh.ev)
-                        .zip(ls.chunks_mut(p.bq))
-                        .enumerate()
-                    {
-                        forward_block(&p, x, pn, b, blk * p.bq, ob, lb, sc);
-                    }
-                })
+                        pn.fill(&p, x, b);
+                        for (blk, (ob, lb)) in o
+                            .chunks_mut(p.bq * sh.ev)
+                            .zip(ls.chunks_mut(p.bq))
+                            .enumerate()
+                        {
+                            forward_block(&p, x, pn, b, blk * p.bq, ob, lb, sc);
+                        }
+                    },
+                )
         });
         return (out, lse);
     }

@@ -70,7 +70,15 @@ impl<'a, T: AttnFloat> Inputs<'a, T> {
     }
 
     /// Mask and causal limit of the tile (rows i0.., keys j0..) of head `b`.
-    fn tile_rows(&self, b: usize, i0: usize, nq: usize, j0: usize, nk: usize, ld: usize) -> rows::TileRows<'a, T> {
+    fn tile_rows(
+        &self,
+        b: usize,
+        i0: usize,
+        nq: usize,
+        j0: usize,
+        nk: usize,
+        ld: usize,
+    ) -> rows::TileRows<'a, T> {
         let (l, s) = (self.sh.l, self.sh.s);
         rows::TileRows {
             nq,

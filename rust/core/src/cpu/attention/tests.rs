@@ -73,16 +73,21 @@ fn forward_matches_reference() {
             let (o, _) = flash_forward(&q, &k, &v, None, sh);
             let r = reference(&q, &k, &v, sh);
             let (ob, _) = blis::flash_forward(&q, &k, &v, None, sh);
-            assert!(o.iter().zip(&r).all(|(a, b)| (a - b).abs() < 1e-10), "{sh:?}");
-            assert!(ob.iter().zip(&r).all(|(a, b)| (a - b).abs() < 1e-10), "{sh:?}");
+            assert!(
+                o.iter().zip(&r).all(|(a, b)| (a - b).abs() < 1e-10),
+                "{sh:?}"
+            );
+            assert!(
+                ob.iter().zip(&r).all(|(a, b)| (a - b).abs() < 1e-10),
+                "{sh:?}"
+            );
         }
     }
 }
 
 fn close<T: AttnFloat>(a: &[T], b: &[T], tol: f64) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|(x, y)| (x.to_f64() - y.to_f64()).abs() <= tol * (1.0 + y.to_f64().abs()))
 }
@@ -104,7 +109,11 @@ fn packed_matches_blis<T: AttnFloat + GemmElem>(tol: f64) {
         for mask_kind in 0..3 {
             let sh = shape(bh, l, s, e, ev, causal);
             let cv = |x: Vec<f64>| x.into_iter().map(T::from_f64).collect::<Vec<T>>();
-            let (q, k, v) = (cv(gen(bh * l * e, 1)), cv(gen(bh * s * e, 2)), cv(gen(bh * s * ev, 3)));
+            let (q, k, v) = (
+                cv(gen(bh * l * e, 1)),
+                cv(gen(bh * s * e, 2)),
+                cv(gen(bh * s * ev, 3)),
+            );
             let g = cv(gen(bh * l * ev, 4));
             let heads = if mask_kind == 2 { bh } else { 1 };
             // −∞ on a diagonal band (never a whole row) plus a finite bias
@@ -124,7 +133,10 @@ fn packed_matches_blis<T: AttnFloat + GemmElem>(tol: f64) {
             });
             let (o, lse) = flash_forward(&q, &k, &v, mask, sh);
             let (or, lr) = blis::flash_forward(&q, &k, &v, mask, sh);
-            assert!(close(&o, &or, tol) && close(&lse, &lr, tol), "forward {sh:?} mask {mask_kind}");
+            assert!(
+                close(&o, &or, tol) && close(&lse, &lr, tol),
+                "forward {sh:?} mask {mask_kind}"
+            );
             let (dq, dk, dv) = flash_backward(&q, &k, &v, mask, sh, &o, &lse, &g);
             let (rq, rk, rv) = blis::flash_backward(&q, &k, &v, mask, sh, &or, &lr, &g);
             assert!(close(&dq, &rq, tol), "dq {sh:?} mask {mask_kind}");
