@@ -20,6 +20,12 @@ SHAPES = [
     ((1, 2, 70, 16), (1, 2, 70, 16), (1, 2, 70, 16)),  # several query blocks
     ((5, 8), (3, 8), (3, 2)),  # 2-D
     ((4, 2, 70, 8), (4, 2, 130, 8), (4, 2, 130, 8)),  # many heads (one-task-per-head backward), 2 blocks
+    # packed kernels: 96-row tiles, so these cross several query blocks and key
+    # tiles with ragged last tiles; head dims not a multiple of the SIMD width
+    ((1, 2, 200, 17), (1, 2, 200, 17), (1, 2, 200, 33)),  # odd T, few heads (block-parallel path)
+    ((2, 150, 24), (2, 230, 24), (2, 230, 24)),  # L < S (causal: top-left aligned)
+    ((2, 230, 8), (2, 100, 8), (2, 100, 5)),  # L > S
+    ((3, 4, 193, 64), (3, 4, 193, 64), (3, 4, 193, 64)),  # d = 64, many heads (per-head path)
 ]
 
 
@@ -52,6 +58,68 @@ def test_sdpa_masks():
     # a float mask that requires grad takes the reference path (grad reaches the mask)
     check_op(lambda m, q, k, v, msk: m.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=msk),
              [(2, 6, 5), (2, 9, 5), (2, 9, 4), (6, 9)], rtol=1e-4, atol=1e-5)
+
+
+def test_sdpa_masks_several_tiles():
+    # masks read per tile: bool (broadcast) and per-head float masks over
+    # several 96×96 tiles, ragged edges, a few fully masked keys
+    rng = np.random.default_rng(2)
+    bool_ls = rng.random((200, 250)) < 0.6
+    bool_ls[:, 3] = True
+    check_op(lambda m, q, k, v, msk: m.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=msk),
+             [(1, 2, 200, 20), (1, 2, 250, 20), (1, 2, 250, 12), bool_ls], rtol=1e-4, atol=1e-5)
+    per_head = nograd(rng.standard_normal((3, 4, 130, 199)).astype("float32"))
+    check_op(lambda m, q, k, v, msk: m.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=msk),
+             [(3, 4, 130, 16), (3, 4, 199, 16), (3, 4, 199, 16), per_head], rtol=1e-4, atol=1e-5)
+
+
+_SIMD_SCRIPT = """
+import sys
+import numpy as np
+import dlcore
+import dlcore.nn.functional as F
+dlcore.set_num_threads(int(sys.argv[2]))
+rng = np.random.default_rng(0)
+res = {}
+for name, (b, h, l, s, d, causal) in {"few": (1, 1, 161, 203, 19, True), "many": (2, 4, 100, 100, 64, False)}.items():
+    q, k, v, g = (rng.standard_normal(sh).astype(np.float32) for sh in [(b, h, l, d), (b, h, s, d), (b, h, s, d), (b, h, l, d)])
+    ts = [dlcore.tensor(x, requires_grad=True) for x in (q, k, v)]
+    out = F.scaled_dot_product_attention(*ts, is_causal=causal)
+    out.backward(dlcore.tensor(g))
+    res.update({name + "_out": out.detach().numpy(), **{f"{name}_d{n}": t.grad.numpy() for n, t in zip("qkv", ts)}})
+    res.update({f"{name}_in_{i}": x for i, x in enumerate((q, k, v, g))})
+np.savez(sys.argv[1], **res)
+"""
+
+
+@pytest.mark.parametrize("mode,threads", [("scalar", 1), ("avx2", 3), ("avx512", 2), ("avx512", 1)])
+def test_sdpa_simd_paths_and_threads(mode, threads, tmp_path):
+    """Every instruction-set path (the micro-kernel, packing and fused row
+    passes are chosen per process by DLCORE_SIMD) and thread count, both
+    work splits (few heads: per block; many heads: per head), against torch."""
+    import os
+    import subprocess
+    import sys
+
+    flags = set(open("/proc/cpuinfo").read().split()) if os.path.exists("/proc/cpuinfo") else set()
+    if mode == "avx2" and not {"avx2", "fma"} <= flags or mode == "avx512" and "avx512f" not in flags:
+        pytest.skip(f"CPU lacks {mode}")
+    torch = import_torch()
+    path = tmp_path / "out.npz"
+    env = dict(os.environ, DLCORE_SIMD=mode)
+    proc = subprocess.run([sys.executable, "-c", _SIMD_SCRIPT, str(path), str(threads)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = np.load(path)
+    for name, causal in (("few", True), ("many", False)):
+        q, k, v, g = (torch.tensor(got[f"{name}_in_{i}"]) for i in range(4))
+        for t in (q, k, v):
+            t.requires_grad_(True)
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        out.backward(g)
+        for key, want in (("out", out), ("dq", q.grad), ("dk", k.grad), ("dv", v.grad)):
+            np.testing.assert_allclose(got[f"{name}_{key}"], want.detach().numpy(), rtol=2e-4, atol=2e-5,
+                                       err_msg=f"{name} {key} DLCORE_SIMD={mode} threads={threads}")
 
 
 def test_flash_matches_reference():

@@ -1,4 +1,5 @@
-//! Tiled attention with online softmax (Dao et al., 2022, "FlashAttention";
+//! The first tiled attention (kept as the reference the packed kernels in
+//! `forward.rs` / `backward.rs` are tested against): online softmax (Dao et al., 2022, "FlashAttention";
 //! backward as in FlashAttention-2): `O = softmax(Q Kᵀ·scale + M) V` on
 //! contiguous `(BH, L, E)` / `(BH, S, E)` / `(BH, S, Ev)` data, never
 //! materialising the `L×S` score matrix: memory is O(T·d) plus one key tile
@@ -16,35 +17,14 @@
 //! accumulates dQ, one parallel over key blocks accumulates dK and dV, so no
 //! two threads ever write the same row.
 
-use super::gemm::{gemm_threads, MatRef};
-use super::simd::dot;
-use super::Float;
+use super::{AttnFloat, AttnShape, Mask};
+use crate::cpu::gemm::{gemm_threads, MatRef};
+use crate::cpu::simd::dot;
+use crate::cpu::Float;
 use rayon::prelude::*;
-
-/// The element types the kernel runs on (exp of every score is the non-GEMM
-/// hot spot of attention: `exp_fast` is the vectorisable one in fastmath.rs).
-pub use super::fastmath::ExpFast as AttnFloat;
 
 const BQ: usize = 64;
 const BK: usize = 64;
-
-#[derive(Debug, Clone, Copy)]
-pub struct AttnShape {
-    pub bh: usize,
-    pub l: usize,
-    pub s: usize,
-    pub e: usize,
-    pub ev: usize,
-    pub scale: f64,
-    pub causal: bool,
-}
-
-/// An additive float mask: `(1, L, S)` shared by every batch·head, or `(BH, L, S)`.
-#[derive(Clone, Copy)]
-pub struct Mask<'a, T> {
-    pub data: &'a [T],
-    pub per_head: bool,
-}
 
 struct Ctx<'a, T> {
     q: &'a [T],
@@ -155,7 +135,7 @@ impl<T: AttnFloat> Ctx<'_, T> {
 
 /// Runs `f(b, block_index, chunk_a, chunk_b)` for each (batch·head, block of
 /// `rows` rows) in parallel; `a` / `b` hold `per_a` / `per_b` values per row.
-fn par_blocks<T: Float, U: Float>(
+pub(super) fn par_blocks<T: Float, U: Float>(
     a: &mut [T],
     per_a: usize,
     b: &mut [U],
@@ -164,7 +144,7 @@ fn par_blocks<T: Float, U: Float>(
     rows: usize,
     f: impl Fn(usize, usize, &mut [T], &mut [U]) + Sync + Send,
 ) {
-    super::install(|| {
+    crate::cpu::install(|| {
         a.par_chunks_mut(n_rows * per_a)
             .zip(b.par_chunks_mut(n_rows * per_b))
             .enumerate()
@@ -317,10 +297,10 @@ pub fn flash_backward<T: AttnFloat>(
     let mut dq = vec![T::zero(); sh.bh * sh.l * e];
     let mut dk = vec![T::zero(); sh.bh * sh.s * e];
     let mut dv = vec![T::zero(); sh.bh * sh.s * ev];
-    if sh.bh >= 2 * super::num_threads() {
+    if sh.bh >= 2 * crate::cpu::num_threads() {
         // Enough heads to keep every thread busy: one task per head, each
         // (query, key) tile recomputed once for dQ, dK and dV together.
-        super::install(|| {
+        crate::cpu::install(|| {
             dq.par_chunks_mut(sh.l * e)
                 .zip(dk.par_chunks_mut(sh.s * e))
                 .zip(dv.par_chunks_mut(sh.s * ev))
@@ -365,78 +345,4 @@ pub fn flash_backward<T: AttnFloat>(
         key_block(b, blk * BK, dkb, dvb, None)
     });
     (dq, dk, dv)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Materialised reference: full score rows, softmax, weighted sum.
-    fn reference(q: &[f64], k: &[f64], v: &[f64], sh: AttnShape) -> Vec<f64> {
-        let mut out = vec![0.0; sh.bh * sh.l * sh.ev];
-        for b in 0..sh.bh {
-            for i in 0..sh.l {
-                let mut s: Vec<f64> = (0..sh.s)
-                    .map(|j| {
-                        let d: f64 = (0..sh.e)
-                            .map(|t| q[(b * sh.l + i) * sh.e + t] * k[(b * sh.s + j) * sh.e + t])
-                            .sum();
-                        if sh.causal && j > i {
-                            f64::NEG_INFINITY
-                        } else {
-                            d * sh.scale
-                        }
-                    })
-                    .collect();
-                let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                s.iter_mut().for_each(|x| *x = (*x - mx).exp());
-                let z: f64 = s.iter().sum();
-                for j in 0..sh.s {
-                    for t in 0..sh.ev {
-                        out[(b * sh.l + i) * sh.ev + t] += s[j] / z * v[(b * sh.s + j) * sh.ev + t];
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn exp_fast_is_accurate() {
-        for i in -1740..1760 {
-            let x = i as f32 / 20.0;
-            let (a, b) = (x.exp_fast(), x.exp());
-            assert!((a - b).abs() <= 3e-7 * b + 1e-37, "{x}: {a} vs {b}");
-        }
-        assert!(f32::NEG_INFINITY.exp_fast() < 1e-37);
-    }
-
-    #[test]
-    fn forward_matches_reference() {
-        for &(l, s, causal) in &[
-            (1usize, 1usize, false),
-            (37, 150, false),
-            (70, 70, true),
-            (5, 130, true),
-        ] {
-            let sh = AttnShape {
-                bh: 2,
-                l,
-                s,
-                e: 5,
-                ev: 3,
-                scale: 0.4,
-                causal,
-            };
-            let gen = |n: usize, seed: usize| {
-                (0..n)
-                    .map(|i| (((i + seed) * 7919 % 101) as f64) / 50.0 - 1.0)
-                    .collect::<Vec<f64>>()
-            };
-            let (q, k, v) = (gen(2 * l * 5, 1), gen(2 * s * 5, 2), gen(2 * s * 3, 3));
-            let (o, _) = flash_forward(&q, &k, &v, None, sh);
-            let r = reference(&q, &k, &v, sh);
-            assert!(o.iter().zip(&r).all(|(a, b)| (a - b).abs() < 1e-10));
-        }
-    }
 }
