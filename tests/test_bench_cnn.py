@@ -18,3 +18,46 @@ def test_cnn_pairs_compute_the_same(case):
     dl_step, th_step = build_pair(case)
     a, b = dl_step(), th_step()
     np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_step_memory_measures_what_a_step_allocates():
+    """The measurement sees a step that holds 64 MiB and not a step that holds nothing."""
+    from dlcore.bench import cnn
+
+    import dlcore.bench as bench
+
+    def fake_build(size_mib):
+        def build(name, lib):
+            def step():
+                if size_mib:
+                    a = np.ones(size_mib << 18, dtype=np.float32)  # size_mib MiB, touched
+                    return a.sum()
+                return 0
+
+            return step, None
+
+        return build
+
+    orig = bench.build_case
+    try:
+        bench.build_case = fake_build(64)
+        hi = cnn.measure_step_memory("fake", "dlcore", steps=2, threads=1)
+        bench.build_case = fake_build(0)
+        lo = cnn.measure_step_memory("fake", "dlcore", steps=2, threads=1)
+    finally:
+        bench.build_case = orig
+    if not hi["exact"]:
+        pytest.skip("no /proc/self/clear_refs: peak RSS cannot be reset here")
+    assert 60 * 1024 <= hi["peak_kib"] <= 80 * 1024, hi
+    assert lo["peak_kib"] < 8 * 1024, lo
+
+
+def test_step_memory_runs_each_library_in_a_fresh_process():
+    pytest.importorskip("torch")
+    from dlcore.bench.cnn import format_memory, step_memory
+
+    rows = step_memory("lenet_step", threads=1, steps=1)
+    assert [r["lib"] for r in rows] == ["dlcore", "torch"]
+    assert all(r["peak_kib"] > 0 and r["base_kib"] > 0 for r in rows)
+    text = format_memory(rows)
+    assert "lenet_step" in text and "MiB" in text

@@ -20,12 +20,18 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=5, help="repetitions; the best one is reported")
     p.add_argument("--min-time", type=float, default=0.05, help="seconds per repetition (sets the iteration count)")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    p.add_argument("--memory", action="store_true", help="also measure each case's peak memory per step (fresh process per library)")
     args = p.parse_args(argv)
     try:
         rows = run(args.cases, threads=args.threads, repeat=args.repeat, min_time=args.min_time)
     except KeyError as e:
         p.error(str(e))
     print(format_table(rows))
+    if args.memory:
+        from dlcore.bench.cnn import format_memory, step_memory
+
+        for r in rows:
+            print(format_memory(step_memory(r["case"], threads=args.threads)))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

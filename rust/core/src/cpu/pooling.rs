@@ -39,7 +39,12 @@ impl Geom {
     }
 }
 
-/// Runs `f(plane_in, plane_out)` for every plane, in parallel when the work is large.
+/// Elements (input + output) one rayon task should cover at least: a task per
+/// plane of a 14×14 map (196 elements) costs more in scheduling than in work.
+const TASK_MIN: usize = 1 << 13;
+
+/// Runs `f(plane_in, plane_out)` for every plane, in parallel when the work
+/// is large, several small planes per task.
 fn per_plane<A: Sync, B: Send>(
     src: &[A],
     src_len: usize,
@@ -51,10 +56,15 @@ fn per_plane<A: Sync, B: Send>(
         return;
     }
     if src.len().max(dst.len()) >= PAR_MIN && dst.len() > dst_len {
+        let per_task = (TASK_MIN / (src_len + dst_len)).max(1);
         super::install(|| {
-            dst.par_chunks_mut(dst_len)
-                .zip(src.par_chunks(src_len))
-                .for_each(|(o, i)| f(i, o))
+            dst.par_chunks_mut(dst_len * per_task)
+                .zip(src.par_chunks(src_len * per_task))
+                .for_each(|(o, i)| {
+                    o.chunks_mut(dst_len)
+                        .zip(i.chunks(src_len))
+                        .for_each(|(o, i)| f(i, o))
+                })
         });
     } else {
         dst.chunks_mut(dst_len)
@@ -94,23 +104,58 @@ pub fn max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom, w: Window) -> (Vec<
     let op = g.out_plane();
     let mut out = vec![T::NEG_INF; planes * op];
     let mut idx = vec![0i64; planes * op];
-    let mut pairs: Vec<(&mut [T], &mut [i64])> = out
-        .chunks_mut(op.max(1))
-        .zip(idx.chunks_mut(op.max(1)))
-        .collect();
-    let work = |(xp, (yp, ip)): (&[T], &mut (&mut [T], &mut [i64]))| max_plane(xp, yp, ip, &g, &w);
-    if op > 0 && g.in_plane() > 0 {
-        if planes * (op + g.in_plane()) >= PAR_MIN && planes > 1 {
+    // 2×2 stride 2 with every window inside the image (LeNet, VGG): a
+    // straight-line kernel instead of four strided sweeps over the row
+    let k2s2 = w.k == [2, 2] && w.s == [2, 2] && w.p == [0, 0] && w.d == [1, 1] && 2 * g.oh <= g.ih && 2 * g.ow <= g.iw;
+    let ip = g.in_plane();
+    // several planes per task: one task per 14×14 plane costs more than its work
+    let work = |xs: &[T], ys: &mut [T], is: &mut [i64]| {
+        for ((xp, yp), ipl) in xs.chunks(ip).zip(ys.chunks_mut(op)).zip(is.chunks_mut(op)) {
+            if k2s2 {
+                max_plane_k2s2(xp, yp, ipl, &g)
+            } else {
+                max_plane(xp, yp, ipl, &g, &w)
+            }
+        }
+    };
+    if op > 0 && ip > 0 {
+        if planes * (op + ip) >= PAR_MIN && planes > 1 {
+            let per_task = (TASK_MIN / (ip + op)).max(1);
             super::install(|| {
-                x.par_chunks(g.in_plane())
-                    .zip(pairs.par_iter_mut())
-                    .for_each(work)
+                x.par_chunks(ip * per_task)
+                    .zip(out.par_chunks_mut(op * per_task))
+                    .zip(idx.par_chunks_mut(op * per_task))
+                    .for_each(|((xs, ys), is)| work(xs, ys, is))
             });
         } else {
-            x.chunks(g.in_plane()).zip(pairs.iter_mut()).for_each(work);
+            work(x, &mut out, &mut idx);
         }
     }
     (out, idx)
+}
+
+/// One plane of 2×2 stride-2 max pooling, windows all inside: the four taps
+/// in torch's order, a later tap winning when greater or NaN.
+fn max_plane_k2s2<T: Float>(x: &[T], y: &mut [T], id: &mut [i64], g: &Geom) {
+    let wd = g.iw;
+    for oh in 0..g.oh {
+        let r0 = &x[2 * oh * wd..(2 * oh + 1) * wd];
+        let r1 = &x[(2 * oh + 1) * wd..(2 * oh + 2) * wd];
+        let base = (2 * oh * wd) as i64;
+        let yrow = &mut y[oh * g.ow..(oh + 1) * g.ow];
+        let irow = &mut id[oh * g.ow..(oh + 1) * g.ow];
+        for (ow, ((yv, iv), (a, b))) in yrow.iter_mut().zip(irow.iter_mut()).zip(r0.chunks_exact(2).zip(r1.chunks_exact(2))).enumerate() {
+            let i0 = base + 2 * ow as i64;
+            let (mut best, mut bi) = (a[0], i0);
+            for (v, off) in [(a[1], 1), (b[0], wd as i64), (b[1], wd as i64 + 1)] {
+                let take = v > best || v.is_nan();
+                best = if take { v } else { best };
+                bi = if take { i0 + off } else { bi };
+            }
+            *yv = best;
+            *iv = bi;
+        }
+    }
 }
 
 fn max_plane<T: Float>(x: &[T], y: &mut [T], id: &mut [i64], g: &Geom, w: &Window) {
