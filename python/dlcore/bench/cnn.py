@@ -134,11 +134,14 @@ def _reset_peak() -> bool:
 def measure_step_memory(name: str, lib: str, steps: int = 3, threads: int = 2) -> dict:
     """Peak memory one case's step adds, in *this* process (call it in a fresh one).
 
-    Builds the case (model, data, optimizer), runs one warm-up step (so
-    lazily created optimizer state and gradients are counted in the
-    baseline for neither library), resets the kernel's high-water mark to the
-    current RSS, runs `steps` more and reads the new high-water mark:
-    ``peak_kib`` is how far above the resting process the step climbs.
+    Builds the case (model, data, optimizer), resets the kernel's
+    high-water mark to the current RSS, runs `steps` steps and reads the new
+    high-water mark: ``peak_kib`` is how far training climbs above the built
+    model and data — activations saved for backward, gradients, optimizer
+    state and workspace, whichever library's allocator holds them. (Counting
+    from after a warm-up step instead would favour an allocator that keeps
+    freed memory mapped, as glibc does for torch's small blocks: its peak is
+    then already "resting".)
     """
     import resource
 
@@ -146,7 +149,6 @@ def measure_step_memory(name: str, lib: str, steps: int = 3, threads: int = 2) -
 
     set_threads(threads, lib == "torch")
     step, _ = build_case(name, lib)
-    step()
     import gc
 
     gc.collect()
@@ -182,7 +184,7 @@ def step_memory(name: str = "lenet_step", threads: int = 2, steps: int = 3, libs
 
 def format_memory(rows: list[dict]) -> str:
     """One line per library: the step's peak above the resting process."""
-    lines = ["peak memory of one step above the resting process (fresh process each, VmHWM):"]
+    lines = ["peak memory of training steps above the built model and data (fresh process each, VmHWM):"]
     for r in rows:
         lines.append(f"  {r['case']:<12} {r['lib']:<7} {r['peak_kib'] / 1024:8.1f} MiB  (resting {r['base_kib'] / 1024:.0f} MiB)")
     return "\n".join(lines)

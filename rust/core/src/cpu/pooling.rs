@@ -107,12 +107,16 @@ pub fn max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom, w: Window) -> (Vec<
     // 2×2 stride 2 with every window inside the image (LeNet, VGG): a
     // straight-line kernel instead of four strided sweeps over the row
     let k2s2 = w.k == [2, 2] && w.s == [2, 2] && w.p == [0, 0] && w.d == [1, 1] && 2 * g.oh <= g.ih && 2 * g.ow <= g.iw;
+    // strided windows (3×3/2 in ResNet stems): scan each window in registers
+    let direct = w.d == [1, 1] && w.s[1] > 1;
     let ip = g.in_plane();
     // several planes per task: one task per 14×14 plane costs more than its work
     let work = |xs: &[T], ys: &mut [T], is: &mut [i64]| {
         for ((xp, yp), ipl) in xs.chunks(ip).zip(ys.chunks_mut(op)).zip(is.chunks_mut(op)) {
             if k2s2 {
                 max_plane_k2s2(xp, yp, ipl, &g)
+            } else if direct {
+                max_plane_direct(xp, yp, ipl, &g, &w)
             } else {
                 max_plane(xp, yp, ipl, &g, &w)
             }
@@ -154,6 +158,34 @@ fn max_plane_k2s2<T: Float>(x: &[T], y: &mut [T], id: &mut [i64], g: &Geom) {
             }
             *yv = best;
             *iv = bi;
+        }
+    }
+}
+
+/// One plane of max pooling with dilation 1, each output's window scanned in
+/// registers in torch's (ki, kj) order. At stride > 1 this beats `max_plane`,
+/// whose per-tap sweeps re-read and re-write the value and index rows k² times
+/// through strided iterators.
+fn max_plane_direct<T: Float>(x: &[T], y: &mut [T], id: &mut [i64], g: &Geom, w: &Window) {
+    let (ih, iw) = (g.ih as isize, g.iw as isize);
+    for oh in 0..g.oh {
+        let h0 = (oh * w.s[0]) as isize - w.p[0] as isize;
+        let (hs, he) = (h0.max(0), (h0 + w.k[0] as isize).min(ih));
+        let hf = first_valid(h0, 1, g.ih) * g.iw;
+        for ow in 0..g.ow {
+            let w0 = (ow * w.s[1]) as isize - w.p[1] as isize;
+            let (ws, we) = (w0.max(0) as usize, (w0 + w.k[1] as isize).min(iw).max(0) as usize);
+            let (mut best, mut bi) = (T::NEG_INF, (hf + first_valid(w0, 1, g.iw)) as i64);
+            for r in hs..he {
+                let base = r as usize * g.iw;
+                for (c, &v) in x[base + ws..base + we.max(ws)].iter().enumerate() {
+                    let take = v > best || v.is_nan();
+                    best = if take { v } else { best };
+                    bi = if take { (base + ws + c) as i64 } else { bi };
+                }
+            }
+            y[oh * g.ow + ow] = best;
+            id[oh * g.ow + ow] = bi;
         }
     }
 }
