@@ -164,6 +164,11 @@ def measure_step_memory(name: str, lib: str, steps: int = 3, threads: int = 2) -
     return {"case": name, "lib": lib, "base_kib": base, "peak_kib": peak, "exact": exact}
 
 
+# cases whose build runs nothing (so the first measured step allocates
+# everything); the other cases run the op once while building
+MEMORY_CASES = [*_CONV_SPECS, "lenet_step"]
+
+
 def step_memory(name: str = "lenet_step", threads: int = 2, steps: int = 3, libs=("dlcore", "torch")) -> list[dict]:
     """`measure_step_memory` for each library, each in a fresh subprocess
     (so neither sees the other's allocations or import-time peaks)."""
@@ -186,5 +191,5 @@ def format_memory(rows: list[dict]) -> str:
     """One line per library: the step's peak above the resting process."""
     lines = ["peak memory of training steps above the built model and data (fresh process each, VmHWM):"]
     for r in rows:
-        lines.append(f"  {r['case']:<12} {r['lib']:<7} {r['peak_kib'] / 1024:8.1f} MiB  (resting {r['base_kib'] / 1024:.0f} MiB)")
+        lines.append(f"  {r['case']:<16} {r['lib']:<7} {r['peak_kib'] / 1024:8.1f} MiB  (resting {r['base_kib'] / 1024:.0f} MiB)")
     return "\n".join(lines)
