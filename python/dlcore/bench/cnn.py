@@ -105,3 +105,91 @@ def build_cnn_case(name: str, m):
         return y
 
     return step
+
+
+# ------------------------------------------------------------- peak memory
+
+def _rss_kib(field: str) -> int | None:
+    """VmRSS / VmHWM of this process in KiB from /proc (None off Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure_step_memory(name: str, lib: str, steps: int = 3, threads: int = 2) -> dict:
+    """Peak memory one case's step adds, in *this* process (call it in a fresh one).
+
+    Builds the case (model, data, optimizer), resets the kernel's
+    high-water mark to the current RSS, runs `steps` steps and reads the new
+    high-water mark: ``peak_kib`` is how far training climbs above the built
+    model and data — activations saved for backward, gradients, optimizer
+    state and workspace, whichever library's allocator holds them. (Counting
+    from after a warm-up step instead would favour an allocator that keeps
+    freed memory mapped, as glibc does for torch's small blocks: its peak is
+    then already "resting".)
+    """
+    import resource
+
+    from dlcore.bench import build_case, set_threads
+
+    set_threads(threads, lib == "torch")
+    step, _ = build_case(name, lib)
+    import gc
+
+    gc.collect()
+    base = _rss_kib("VmRSS")
+    exact = _reset_peak()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(steps):
+        step()
+    hwm = _rss_kib("VmHWM") if exact else None
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # without the reset only growth of the lifetime maximum is visible
+    peak = (hwm - base) if (exact and hwm is not None and base is not None) else max(after - before, 0)
+    return {"case": name, "lib": lib, "base_kib": base, "peak_kib": peak, "exact": exact}
+
+
+# cases whose build runs nothing (so the first measured step allocates
+# everything); the other cases run the op once while building
+MEMORY_CASES = [*_CONV_SPECS, "lenet_step"]
+
+
+def step_memory(name: str = "lenet_step", threads: int = 2, steps: int = 3, libs=("dlcore", "torch")) -> list[dict]:
+    """`measure_step_memory` for each library, each in a fresh subprocess
+    (so neither sees the other's allocations or import-time peaks)."""
+    import json
+    import subprocess
+    import sys
+
+    rows = []
+    for lib in libs:
+        code = (
+            "import json; from dlcore.bench.cnn import measure_step_memory as m; "
+            f"print(json.dumps(m({name!r}, {lib!r}, {steps}, {threads})))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    return rows
+
+
+def format_memory(rows: list[dict]) -> str:
+    """One line per library: the step's peak above the resting process."""
+    lines = ["peak memory of training steps above the built model and data (fresh process each, VmHWM):"]
+    for r in rows:
+        lines.append(f"  {r['case']:<16} {r['lib']:<7} {r['peak_kib'] / 1024:8.1f} MiB  (resting {r['base_kib'] / 1024:.0f} MiB)")
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    dlcore_core::cpu::malloc::tune(); // keep per-step tensors on the heap (see malloc.rs)
     tensor::register(m)?;
     functions::register(m)?;
     conv_bindings::register(m)?;

@@ -6,7 +6,7 @@
 //! "image" plane is the larger side (conv input, or transposed-conv output),
 //! the "grid" plane is where the kernel is placed (conv output).
 
-use super::simd::{axpy, dot};
+use super::simd::{axpy, dot, sum};
 use super::Float;
 
 /// One spatial dimension of a convolution.
@@ -107,6 +107,33 @@ pub fn col2im<T: Float>(cols: &[T], channels: usize, h: Dim, w: Dim, image: &mut
     }
 }
 
+/// Σ over samples and plane positions of `x` (N, C, plane): the bias
+/// gradient of a convolution, one vectorised sum per plane (the generic
+/// reduction over dims (0, 2, 3) first gathers a permuted copy).
+pub fn channel_sums<T: Float>(x: &[T], n: usize, c: usize, plane: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); c];
+    if plane == 0 {
+        return out;
+    }
+    for (i, p) in x.chunks_exact(plane).take(n * c).enumerate() {
+        out[i % c] = out[i % c] + sum(p);
+    }
+    out
+}
+
+/// dW[o, t] += ⟨dy[o], panel[t]⟩ for `og` rows of dy and `k` rows of the
+/// panel, each `gp` long: the filter gradient of one sample when k is so
+/// small (LeNet's first layer: k = 9) that a packed GEMM would spend its
+/// time packing and padding a 9-wide tile.
+pub fn filter_grad_dots<T: Float>(dy: &[T], panel: &[T], og: usize, k: usize, gp: usize, dw: &mut [T]) {
+    for o in 0..og {
+        let d = &dy[o * gp..(o + 1) * gp];
+        for t in 0..k {
+            dw[o * k + t] = dw[o * k + t] + dot(d, &panel[t * gp..(t + 1) * gp]);
+        }
+    }
+}
+
 /// Depthwise forward for one channel: out[oh, ow] = Σ_ij img[src] · k[i, j] (+ bias).
 pub fn depthwise_fwd<T: Float>(img: &[T], k: &[T], bias: T, h: Dim, w: Dim, out: &mut [T]) {
     out.fill(bias);
@@ -189,6 +216,25 @@ mod tests {
     fn dim(image: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> Dim {
         let grid = (image + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
         Dim { image, grid, kernel, stride, pad, dilation }
+    }
+
+    #[test]
+    fn channel_sums_and_filter_dots_match_plain_loops() {
+        let (n, c, plane) = (3, 4, 37);
+        let x: Vec<f64> = (0..n * c * plane).map(|v| ((v * 7 % 23) as f64) - 11.0).collect();
+        let want: Vec<f64> = (0..c).map(|ch| (0..n).map(|i| x[(i * c + ch) * plane..][..plane].iter().sum::<f64>()).sum()).collect();
+        assert_eq!(channel_sums(&x, n, c, plane), want);
+        let (og, k, gp) = (3, 5, 29);
+        let dy: Vec<f64> = (0..og * gp).map(|v| ((v * 5 % 13) as f64) - 6.0).collect();
+        let panel: Vec<f64> = (0..k * gp).map(|v| ((v * 3 % 17) as f64) - 8.0).collect();
+        let mut dw = vec![1.0; og * k];
+        filter_grad_dots(&dy, &panel, og, k, gp, &mut dw);
+        for o in 0..og {
+            for t in 0..k {
+                let d: f64 = (0..gp).map(|p| dy[o * gp + p] * panel[t * gp + p]).sum();
+                assert_eq!(dw[o * k + t], 1.0 + d);
+            }
+        }
     }
 
     /// ⟨im2col(x), y⟩ = ⟨x, col2im(y)⟩: the two are adjoint, for odd geometries.

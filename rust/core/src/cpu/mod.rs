@@ -8,6 +8,7 @@ pub mod fastmath;
 pub mod float;
 pub mod gemm;
 pub mod loss;
+pub mod malloc;
 pub mod membw;
 pub mod optim;
 pub mod peak;

@@ -39,7 +39,12 @@ impl Geom {
     }
 }
 
-/// Runs `f(plane_in, plane_out)` for every plane, in parallel when the work is large.
+/// Elements (input + output) one rayon task should cover at least: a task per
+/// plane of a 14×14 map (196 elements) costs more in scheduling than in work.
+const TASK_MIN: usize = 1 << 13;
+
+/// Runs `f(plane_in, plane_out)` for every plane, in parallel when the work
+/// is large, several small planes per task.
 fn per_plane<A: Sync, B: Send>(
     src: &[A],
     src_len: usize,
@@ -51,10 +56,15 @@ fn per_plane<A: Sync, B: Send>(
         return;
     }
     if src.len().max(dst.len()) >= PAR_MIN && dst.len() > dst_len {
+        let per_task = (TASK_MIN / (src_len + dst_len)).max(1);
         super::install(|| {
-            dst.par_chunks_mut(dst_len)
-                .zip(src.par_chunks(src_len))
-                .for_each(|(o, i)| f(i, o))
+            dst.par_chunks_mut(dst_len * per_task)
+                .zip(src.par_chunks(src_len * per_task))
+                .for_each(|(o, i)| {
+                    o.chunks_mut(dst_len)
+                        .zip(i.chunks(src_len))
+                        .for_each(|(o, i)| f(i, o))
+                })
         });
     } else {
         dst.chunks_mut(dst_len)
@@ -94,23 +104,90 @@ pub fn max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom, w: Window) -> (Vec<
     let op = g.out_plane();
     let mut out = vec![T::NEG_INF; planes * op];
     let mut idx = vec![0i64; planes * op];
-    let mut pairs: Vec<(&mut [T], &mut [i64])> = out
-        .chunks_mut(op.max(1))
-        .zip(idx.chunks_mut(op.max(1)))
-        .collect();
-    let work = |(xp, (yp, ip)): (&[T], &mut (&mut [T], &mut [i64]))| max_plane(xp, yp, ip, &g, &w);
-    if op > 0 && g.in_plane() > 0 {
-        if planes * (op + g.in_plane()) >= PAR_MIN && planes > 1 {
+    // 2×2 stride 2 with every window inside the image (LeNet, VGG): a
+    // straight-line kernel instead of four strided sweeps over the row
+    let k2s2 = w.k == [2, 2] && w.s == [2, 2] && w.p == [0, 0] && w.d == [1, 1] && 2 * g.oh <= g.ih && 2 * g.ow <= g.iw;
+    // strided windows (3×3/2 in ResNet stems): scan each window in registers
+    let direct = w.d == [1, 1] && w.s[1] > 1;
+    let ip = g.in_plane();
+    // several planes per task: one task per 14×14 plane costs more than its work
+    let work = |xs: &[T], ys: &mut [T], is: &mut [i64]| {
+        for ((xp, yp), ipl) in xs.chunks(ip).zip(ys.chunks_mut(op)).zip(is.chunks_mut(op)) {
+            if k2s2 {
+                max_plane_k2s2(xp, yp, ipl, &g)
+            } else if direct {
+                max_plane_direct(xp, yp, ipl, &g, &w)
+            } else {
+                max_plane(xp, yp, ipl, &g, &w)
+            }
+        }
+    };
+    if op > 0 && ip > 0 {
+        if planes * (op + ip) >= PAR_MIN && planes > 1 {
+            let per_task = (TASK_MIN / (ip + op)).max(1);
             super::install(|| {
-                x.par_chunks(g.in_plane())
-                    .zip(pairs.par_iter_mut())
-                    .for_each(work)
+                x.par_chunks(ip * per_task)
+                    .zip(out.par_chunks_mut(op * per_task))
+                    .zip(idx.par_chunks_mut(op * per_task))
+                    .for_each(|((xs, ys), is)| work(xs, ys, is))
             });
         } else {
-            x.chunks(g.in_plane()).zip(pairs.iter_mut()).for_each(work);
+            work(x, &mut out, &mut idx);
         }
     }
     (out, idx)
+}
+
+/// One plane of 2×2 stride-2 max pooling, windows all inside: the four taps
+/// in torch's order, a later tap winning when greater or NaN.
+fn max_plane_k2s2<T: Float>(x: &[T], y: &mut [T], id: &mut [i64], g: &Geom) {
+    let wd = g.iw;
+    for oh in 0..g.oh {
+        let r0 = &x[2 * oh * wd..(2 * oh + 1) * wd];
+        let r1 = &x[(2 * oh + 1) * wd..(2 * oh + 2) * wd];
+        let base = (2 * oh * wd) as i64;
+        let yrow = &mut y[oh * g.ow..(oh + 1) * g.ow];
+        let irow = &mut id[oh * g.ow..(oh + 1) * g.ow];
+        for (ow, ((yv, iv), (a, b))) in yrow.iter_mut().zip(irow.iter_mut()).zip(r0.chunks_exact(2).zip(r1.chunks_exact(2))).enumerate() {
+            let i0 = base + 2 * ow as i64;
+            let (mut best, mut bi) = (a[0], i0);
+            for (v, off) in [(a[1], 1), (b[0], wd as i64), (b[1], wd as i64 + 1)] {
+                let take = v > best || v.is_nan();
+                best = if take { v } else { best };
+                bi = if take { i0 + off } else { bi };
+            }
+            *yv = best;
+            *iv = bi;
+        }
+    }
+}
+
+/// One plane of max pooling with dilation 1, each output's window scanned in
+/// registers in torch's (ki, kj) order. At stride > 1 this beats `max_plane`,
+/// whose per-tap sweeps re-read and re-write the value and index rows k² times
+/// through strided iterators.
+fn max_plane_direct<T: Float>(x: &[T], y: &mut [T], id: &mut [i64], g: &Geom, w: &Window) {
+    let (ih, iw) = (g.ih as isize, g.iw as isize);
+    for oh in 0..g.oh {
+        let h0 = (oh * w.s[0]) as isize - w.p[0] as isize;
+        let (hs, he) = (h0.max(0), (h0 + w.k[0] as isize).min(ih));
+        let hf = first_valid(h0, 1, g.ih) * g.iw;
+        for ow in 0..g.ow {
+            let w0 = (ow * w.s[1]) as isize - w.p[1] as isize;
+            let (ws, we) = (w0.max(0) as usize, (w0 + w.k[1] as isize).min(iw).max(0) as usize);
+            let (mut best, mut bi) = (T::NEG_INF, (hf + first_valid(w0, 1, g.iw)) as i64);
+            for r in hs..he {
+                let base = r as usize * g.iw;
+                for (c, &v) in x[base + ws..base + we.max(ws)].iter().enumerate() {
+                    let take = v > best || v.is_nan();
+                    best = if take { v } else { best };
+                    bi = if take { (base + ws + c) as i64 } else { bi };
+                }
+            }
+            y[oh * g.ow + ow] = best;
+            id[oh * g.ow + ow] = bi;
+        }
+    }
 }
 
 fn max_plane<T: Float>(x: &[T], y: &mut [T], id: &mut [i64], g: &Geom, w: &Window) {
@@ -424,7 +501,8 @@ mod tests {
 
     #[test]
     fn fast_kernels_match_reference() {
-        for &(ih, iw) in &[(1, 1), (5, 7), (8, 8), (9, 4)] {
+        // wide maps too: long interior runs in the strided kernels
+        for &(ih, iw) in &[(1, 1), (5, 7), (8, 8), (9, 4), (6, 41), (7, 37)] {
             for k in 1..=3 {
                 for s in 1..=3 {
                     for p in 0..=k / 2 {

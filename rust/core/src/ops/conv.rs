@@ -9,11 +9,11 @@
 //!                                    and the forward of conv_transpose2d)
 //!   dW    = grid ⋆ image           (`filter_grad`)
 
-use super::{shape, sum_to};
+use super::shape;
 use crate::autograd::{needs_grad, record};
-use crate::cpu::conv::{col2im, depthwise_bwd_data, depthwise_bwd_filter, depthwise_fwd, im2col, Dim};
+use crate::cpu::conv::{channel_sums, col2im, depthwise_bwd_data, depthwise_bwd_filter, depthwise_fwd, filter_grad_dots, im2col, Dim};
 use crate::cpu::float::Fma;
-use crate::cpu::gemm::{gemm, MatRef};
+use crate::cpu::gemm::{gemm_threads, MatRef};
 use crate::cpu::Float;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
@@ -66,6 +66,15 @@ fn mat<T>(data: &[T], rs: usize, cs: usize) -> MatRef<'_, T> {
     MatRef { data, offset: 0, rs, cs }
 }
 
+/// Threads each per-sample GEMM may use: with at least as many samples as
+/// threads the batch is already split across the pool, so each GEMM runs on
+/// its own worker (no nested fork-join, which costs more than it brings on
+/// these small per-sample products); a smaller batch lets the GEMM split.
+fn gemm_threads_for(n: usize) -> usize {
+    let t = crate::cpu::num_threads();
+    if n >= t { 1 } else { t }
+}
+
 /// grid[n, g·og + o] = bias[o] + Σ W[g·og + o] · im2col(image[n, g])
 fn grid_from_image<T: Float + Fma>(image: &[T], filt: &[T], bias: Option<&[T]>, geo: Geo) -> Vec<T> {
     let (ip, gp, k) = (geo.image_plane(), geo.grid_plane(), geo.k());
@@ -74,8 +83,11 @@ fn grid_from_image<T: Float + Fma>(image: &[T], filt: &[T], bias: Option<&[T]>, 
     if gp == 0 {
         return grid;
     }
+    let gt = gemm_threads_for(geo.n);
+    let cols_len = if geo.pointwise() || geo.depthwise() { 0 } else { k * gp };
     crate::cpu::install(|| {
-        grid.par_chunks_mut(o_total * gp).enumerate().for_each(|(n, out)| {
+        // one im2col buffer per rayon job (reused across its samples)
+        grid.par_chunks_mut(o_total * gp).enumerate().for_each_init(|| vec![T::zero(); cols_len], |cols, (n, out)| {
             let img_n = &image[n * geo.cg * geo.groups * ip..(n + 1) * geo.cg * geo.groups * ip];
             if let Some(b) = bias {
                 for (o, plane) in out.chunks_mut(gp).enumerate() {
@@ -90,18 +102,18 @@ fn grid_from_image<T: Float + Fma>(image: &[T], filt: &[T], bias: Option<&[T]>, 
                 }
                 return;
             }
-            let mut cols = if geo.pointwise() { Vec::new() } else { vec![T::zero(); k * gp] };
             for g in 0..geo.groups {
                 let img_g = &img_n[g * geo.cg * ip..(g + 1) * geo.cg * ip];
                 let panel: &[T] = if geo.pointwise() {
                     img_g
                 } else {
-                    im2col(img_g, geo.cg, geo.h, geo.w, &mut cols);
-                    &cols
+                    im2col(img_g, geo.cg, geo.h, geo.w, cols);
+                    cols
                 };
                 let wg = &filt[g * geo.og * k..(g + 1) * geo.og * k];
                 let c = &mut out[g * geo.og * gp..(g + 1) * geo.og * gp];
-                gemm(geo.og, gp, k, T::one(), mat(wg, k, 1), mat(panel, gp, 1), T::one(), c);
+                let beta = if bias.is_some() { T::one() } else { T::zero() };
+                gemm_threads(gt, geo.og, gp, k, T::one(), mat(wg, k, 1), mat(panel, gp, 1), beta, c);
             }
         })
     });
@@ -116,8 +128,10 @@ fn image_from_grid<T: Float + Fma>(grid: &[T], filt: &[T], geo: Geo) -> Vec<T> {
     if ip == 0 || gp == 0 {
         return image;
     }
+    let gt = gemm_threads_for(geo.n);
+    let cols_len = if geo.pointwise() || geo.depthwise() { 0 } else { k * gp };
     crate::cpu::install(|| {
-        image.par_chunks_mut(c_total * ip).enumerate().for_each(|(n, img_n)| {
+        image.par_chunks_mut(c_total * ip).enumerate().for_each_init(|| vec![T::zero(); cols_len], |cols, (n, img_n)| {
             let grid_n = &grid[n * geo.og * geo.groups * gp..(n + 1) * geo.og * geo.groups * gp];
             if geo.depthwise() {
                 let kk = geo.h.kernel * geo.w.kernel;
@@ -126,17 +140,16 @@ fn image_from_grid<T: Float + Fma>(grid: &[T], filt: &[T], geo: Geo) -> Vec<T> {
                 }
                 return;
             }
-            let mut cols = if geo.pointwise() { Vec::new() } else { vec![T::zero(); k * gp] };
             for g in 0..geo.groups {
                 let wg = &filt[g * geo.og * k..(g + 1) * geo.og * k];
                 let dy = &grid_n[g * geo.og * gp..(g + 1) * geo.og * gp];
                 let dst = &mut img_n[g * geo.cg * ip..(g + 1) * geo.cg * ip];
                 // Wgᵀ (k × og) · dy (og × gp)
                 if geo.pointwise() {
-                    gemm(k, gp, geo.og, T::one(), mat(wg, 1, k), mat(dy, gp, 1), T::zero(), dst);
+                    gemm_threads(gt, k, gp, geo.og, T::one(), mat(wg, 1, k), mat(dy, gp, 1), T::zero(), dst);
                 } else {
-                    gemm(k, gp, geo.og, T::one(), mat(wg, 1, k), mat(dy, gp, 1), T::zero(), &mut cols);
-                    col2im(&cols, geo.cg, geo.h, geo.w, dst);
+                    gemm_threads(gt, k, gp, geo.og, T::one(), mat(wg, 1, k), mat(dy, gp, 1), T::zero(), cols);
+                    col2im(cols, geo.cg, geo.h, geo.w, dst);
                 }
             }
         })
@@ -144,10 +157,14 @@ fn image_from_grid<T: Float + Fma>(grid: &[T], filt: &[T], geo: Geo) -> Vec<T> {
     image
 }
 
+/// Below this GEMM depth the filter gradient is plain dot products.
+const SMALL_K: usize = 32;
+
 /// dW[g·og + o] = Σ_n grid[n, g·og + o] · im2col(image[n, g])ᵀ
 fn filter_grad<T: Float + Fma>(image: &[T], grid: &[T], geo: Geo) -> Vec<T> {
     let (ip, gp, k) = (geo.image_plane(), geo.grid_plane(), geo.k());
     let size = geo.groups * geo.og * k;
+    let gt = gemm_threads_for(geo.n);
     let per_sample = |n: usize, acc: &mut Vec<T>, cols: &mut Vec<T>| {
         let img_n = &image[n * geo.cg * geo.groups * ip..(n + 1) * geo.cg * geo.groups * ip];
         let grid_n = &grid[n * geo.og * geo.groups * gp..(n + 1) * geo.og * geo.groups * gp];
@@ -169,8 +186,13 @@ fn filter_grad<T: Float + Fma>(image: &[T], grid: &[T], geo: Geo) -> Vec<T> {
             };
             let dy = &grid_n[g * geo.og * gp..(g + 1) * geo.og * gp];
             let dst = &mut acc[g * geo.og * k..(g + 1) * geo.og * k];
-            // dy (og × gp) · panelᵀ (gp × k)
-            gemm(geo.og, k, gp, T::one(), mat(dy, gp, 1), mat(panel, 1, gp), T::one(), dst);
+            // dy (og × gp) · panelᵀ (gp × k); dot products when k is below
+            // one GEMM tile width
+            if k < SMALL_K {
+                filter_grad_dots(dy, panel, geo.og, k, gp, dst);
+                continue;
+            }
+            gemm_threads(gt, geo.og, k, gp, T::one(), mat(dy, gp, 1), mat(panel, 1, gp), T::one(), dst);
         }
     };
     let cols_len = if geo.pointwise() || geo.depthwise() { 0 } else { k * gp };
@@ -240,12 +262,6 @@ macro_rules! float_dispatch {
             d => return Err(Error::type_(format!("{}: expected a floating point tensor, got {}", $op, d.name()))),
         }
     };
-}
-
-fn bias_grad(g: &Tensor, b: &Tensor) -> Result<Tensor> {
-    // (N, O, gh, gw) → (O)
-    let s = super::sum(g, Some(&[0, 2, 3]), false, None)?;
-    sum_to(&s, &b.shape, b.dtype)
 }
 
 /// `conv2d(x, w, b)`: x (N, C, H, W), w (O, C/groups, kh, kw), b (O).
@@ -372,7 +388,13 @@ fn record_conv(
         });
         let mut grads = vec![dx, dw];
         if let Some(b) = &bias_t {
-            grads.push(if b.requires_grad() { Some(bias_grad(gout, b)?) } else { None });
+            // the bias runs along dim 1 of the output (grid for conv, image for convᵀ)
+            let (c, plane) = if transposed { (geo.cg * geo.groups, geo.image_plane()) } else { (geo.og * geo.groups, geo.grid_plane()) };
+            grads.push(if b.requires_grad() {
+                Some(float_dispatch!(dt, name, T => Tensor::from_vec_unchecked(channel_sums(&gy.data::<T>(), geo.n, c, plane), &[c])))
+            } else {
+                None
+            });
         }
         Ok(grads)
     };

@@ -15,6 +15,12 @@ pub fn adaptive_span(o: usize, n: usize, out: usize) -> (usize, usize) {
 
 pub fn adaptive_avg_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> Vec<T> {
     let mut out = vec![T::zero(); planes * g.out_plane()];
+    if g.oh == 1 && g.ow == 1 {
+        // global average pooling (ResNet heads): one vectorised sum per plane
+        let n = T::from_f64(g.in_plane() as f64);
+        per_plane(x, g.in_plane(), &mut out, 1, |xp, yp| yp[0] = sum(xp) / n);
+        return out;
+    }
     per_plane(x, g.in_plane(), &mut out, g.out_plane(), |xp, yp| {
         for oh in 0..g.oh {
             let (h0, h1) = adaptive_span(oh, g.ih, g.oh);
@@ -33,6 +39,11 @@ pub fn adaptive_avg_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> Vec<T> 
 
 pub fn adaptive_avg_pool2d_backward<T: Float>(gy: &[T], planes: usize, g: Geom) -> Vec<T> {
     let mut gx = vec![T::zero(); planes * g.in_plane()];
+    if g.oh == 1 && g.ow == 1 {
+        let inv = T::one() / T::from_f64(g.in_plane() as f64);
+        per_plane(gy, 1, &mut gx, g.in_plane(), |gp, xp| xp.fill(gp[0] * inv));
+        return gx;
+    }
     per_plane(gy, g.out_plane(), &mut gx, g.in_plane(), |gp, xp| {
         for oh in 0..g.oh {
             let (h0, h1) = adaptive_span(oh, g.ih, g.oh);
@@ -89,3 +100,27 @@ pub fn adaptive_max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> (Vec<T>
     (out, idx)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 1×1 (global average) path against a plain mean, both directions,
+    /// on enough planes to take the parallel path.
+    #[test]
+    fn global_average_matches_plain_mean() {
+        let (planes, ih, iw) = (300, 14, 13);
+        let x: Vec<f64> = (0..planes * ih * iw).map(|i| ((i * 37 % 101) as f64) - 50.0).collect();
+        let g = Geom { ih, iw, oh: 1, ow: 1 };
+        let y = adaptive_avg_pool2d(&x, planes, g);
+        for (p, &v) in y.iter().enumerate() {
+            let want: f64 = x[p * ih * iw..(p + 1) * ih * iw].iter().sum::<f64>() / (ih * iw) as f64;
+            assert!((v - want).abs() < 1e-12, "plane {p}: {v} vs {want}");
+        }
+        let gy: Vec<f64> = (0..planes).map(|p| p as f64).collect();
+        let gx = adaptive_avg_pool2d_backward(&gy, planes, g);
+        for (i, &v) in gx.iter().enumerate() {
+            let want = (i / (ih * iw)) as f64 / (ih * iw) as f64;
+            assert!((v - want).abs() <= 1e-15 * want.abs(), "{i}: {v} vs {want}");
+        }
+    }
+}
