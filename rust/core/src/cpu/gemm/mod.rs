@@ -118,6 +118,30 @@ impl<T: GemmElem> Config<T> {
     pub fn new(simd: Simd, threads: usize) -> Config<T> {
         Self::with_kernel(T::kernel(simd), threads)
     }
+    /// `new`, but for a product with `m` rows: a short M that the default
+    /// MR leaves a padded sliver for (a batch of 64 on MR = 12 computes 72
+    /// rows) takes a kernel of the same NR whose MR wastes less.
+    pub fn for_rows(simd: Simd, threads: usize, m: usize) -> Config<T> {
+        let cands = T::candidates(simd);
+        let def = cands[0];
+        let waste = |mr: usize| m as f64 / m.next_multiple_of(mr) as f64;
+        let best = if m >= 16 * def.mr {
+            def
+        } else {
+            // the default kernel is the fastest per tile: others need to win
+            // by more than 3% of padding to replace it
+            cands
+                .iter()
+                .filter(|k| k.nr == def.nr)
+                .copied()
+                .max_by(|a, b| {
+                    let s = |k: &Kernel<T>| waste(k.mr) * if k.name == def.name { 1.03 } else { 1.0 };
+                    s(a).total_cmp(&s(b))
+                })
+                .unwrap_or(def)
+        };
+        Self::with_kernel(best, threads)
+    }
     pub fn with_kernel(kernel: Kernel<T>, threads: usize) -> Config<T> {
         let blocking = Blocking::for_kernel(kernel.mr, kernel.nr, std::mem::size_of::<T>());
         Config {
@@ -131,7 +155,7 @@ impl<T: GemmElem> Config<T> {
 
 /// Each thread should get at least this many multiply-adds (m·n·k), about
 /// 5 µs of one core: below it, waking the pool costs more than it saves.
-const MNK_PER_THREAD: usize = 1 << 19;
+pub const MNK_PER_THREAD: usize = 1 << 19;
 
 /// The largest MR×NR any kernel has (the edge-tile scratch buffer).
 pub const MAX_TILE: usize = 512;
@@ -177,7 +201,7 @@ pub fn gemm_threads<T: Float + Fma>(
                 cast_slice::<T, f32>(c),
             )
         };
-        let cfg = Config::<f32>::new(level(), threads);
+        let cfg = Config::<f32>::for_rows(level(), threads, m);
         gemm_with(
             &cfg,
             m,
@@ -198,7 +222,7 @@ pub fn gemm_threads<T: Float + Fma>(
                 cast_slice::<T, f64>(c),
             )
         };
-        let cfg = Config::<f64>::new(level(), threads);
+        let cfg = Config::<f64>::for_rows(level(), threads, m);
         gemm_with(&cfg, m, n, k, alpha.to_f64(), a, b, beta.to_f64(), c);
     } else {
         reference::gemm_ref(m, n, k, alpha, a, b, beta, c);

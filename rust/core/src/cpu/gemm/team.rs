@@ -38,6 +38,20 @@ use std::time::{Duration, Instant};
 /// (on rayon) need for long.
 pub const SPIN: Duration = Duration::from_micros(100);
 
+fn spin() -> Duration {
+    static S: OnceLock<Duration> = OnceLock::new();
+    *S.get_or_init(|| {
+        std::env::var("DLCORE_GEMM_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(SPIN, Duration::from_micros)
+    })
+}
+
+/// How long the caller spins for workers still inside a finished job
+/// before it parks.
+const CLOSE_SPIN: Duration = Duration::from_micros(20);
+
 const CLOSED: u64 = 1 << 31;
 const COUNT: u64 = CLOSED - 1;
 
@@ -54,6 +68,8 @@ struct Job {
     /// Workers with index < this take part (the team may be larger).
     workers: usize,
     panicked: AtomicBool,
+    /// Woken by the last worker to leave a closed job.
+    caller: Thread,
 }
 
 impl Job {
@@ -81,6 +97,11 @@ unsafe fn trampoline<F: Fn(usize) + Sync>(data: *const (), i: usize) {
     // SAFETY: the caller's contract.
     unsafe { (*data.cast::<F>())(i) }
 }
+
+#[cfg(test)]
+pub static WORKER_JOBS: AtomicUsize = AtomicUsize::new(0);
+#[cfg(test)]
+pub static POSTED: AtomicUsize = AtomicUsize::new(0);
 
 struct Shared {
     state: AtomicU64,
@@ -122,9 +143,16 @@ fn worker(shared: Arc<Shared>, index: usize, slot: Arc<Slot>, mut seen: u64) {
         // and the pointer it published before this generation is live.
         let job = unsafe { &*shared.job.load(Acquire) };
         if index < job.workers {
+            #[cfg(test)]
+            WORKER_JOBS.fetch_add(1, Relaxed);
             job.work();
         }
-        shared.state.fetch_sub(1, Release);
+        // taken before leaving: once we are out the job may be gone
+        let caller = job.caller.clone();
+        let prev = shared.state.fetch_sub(1, AcqRel);
+        if prev & CLOSED != 0 && prev & COUNT == 1 {
+            caller.unpark(); // the caller may be parked waiting for us
+        }
     }
 }
 
@@ -138,7 +166,7 @@ fn wait_for_job(shared: &Shared, slot: &Slot, seen: u64) -> u64 {
             return s;
         }
         spins = spins.wrapping_add(1);
-        if spins % 256 == 0 && start.elapsed() > SPIN {
+        if spins % 256 == 0 && start.elapsed() > spin() {
             break;
         }
         std::hint::spin_loop();
@@ -242,6 +270,28 @@ impl Par {
     }
 }
 
+/// Runs `a` and `b` at the same time (the caller takes `a`, a team thread
+/// `b` if one is free in time; else the caller runs both). Rayon's join
+/// where the team is not available (nested or contended calls).
+pub fn join<A: FnOnce() + Send, B: FnOnce() + Send>(a: A, b: B) {
+    let par = Par::new(2);
+    if let Par::Rayon = par {
+        crate::cpu::install(|| rayon::join(a, b));
+        return;
+    }
+    // each closure runs once: the task counter hands out every index once
+    let (a, b) = (Mutex::new(Some(a)), Mutex::new(Some(b)));
+    par.run(2, |i| {
+        if i == 0 {
+            if let Some(f) = a.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                f()
+            }
+        } else if let Some(f) = b.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            f()
+        }
+    });
+}
+
 fn spawn(team: &mut Team) -> std::io::Result<()> {
     let index = team.slots.len();
     let shared = team.shared.clone();
@@ -273,12 +323,15 @@ impl Drop for Close<'_> {
     fn drop(&mut self) {
         let s = &self.0.state;
         s.fetch_or(CLOSED, AcqRel);
+        // Usually the worker is finishing a task of a few µs: spin. If it
+        // was descheduled, park (the last worker out unparks us) so this
+        // core is free for it instead of burning the time slice it needs.
+        let start = Instant::now();
         let mut spins = 0u32;
         while s.load(Acquire) & COUNT != 0 {
             spins = spins.wrapping_add(1);
-            if spins > 1 << 12 {
-                // a worker inside was descheduled: let it run
-                thread::yield_now();
+            if spins % 64 == 0 && start.elapsed() > CLOSE_SPIN {
+                thread::park_timeout(Duration::from_micros(200));
             } else {
                 std::hint::spin_loop();
             }
@@ -294,8 +347,11 @@ fn run_team<F: Fn(usize) + Sync>(team: &Team, workers: usize, n: usize, f: &F) {
         next: AtomicUsize::new(0),
         workers: workers.min(n - 1),
         panicked: AtomicBool::new(false),
+        caller: thread::current(),
     };
     let sh = &*team.shared;
+    #[cfg(test)]
+    POSTED.fetch_add(1, Relaxed);
     // Only the lock holder posts, and the previous job is closed with no
     // worker inside, so nobody reads `job` while it changes.
     sh.job.store((&job as *const Job).cast_mut(), Release);
@@ -387,5 +443,39 @@ mod tests {
             assert!(r.is_err());
         }
         covers(&Par::new(2), 100);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use crate::cpu::gemm::{gemm_threads, MatRef};
+    use std::time::Instant;
+
+    /// cargo test --release -p dlcore-core team_vs_rayon -- --ignored --nocapture
+    #[test]
+    #[ignore]
+    fn team_vs_rayon() {
+        crate::cpu::set_num_threads(2).unwrap();
+        for &(m, k, n) in &[(256, 256, 256), (512, 512, 512), (64, 784, 256), (256, 1024, 1024), (4096, 256, 256)] {
+            let a = vec![1.0f32; m * k];
+            let b = vec![1.0f32; k * n];
+            let mut c = vec![0.0f32; m * n];
+            let mut best = [f64::INFINITY; 3];
+            for _ in 0..30 {
+                for (i, mode) in [(0, 1usize), (1, 2), (2, 3)] {
+                    super::set_enabled(mode == 2);
+                    let th = if mode == 1 { 1 } else { 2 };
+                    let t = Instant::now();
+                    for _ in 0..5 {
+                        gemm_threads(th, m, n, k, 1.0, MatRef { data: &a, offset: 0, rs: k, cs: 1 }, MatRef { data: &b, offset: 0, rs: n, cs: 1 }, 0.0, &mut c);
+                    }
+                    best[i] = best[i].min(t.elapsed().as_secs_f64() / 5.0);
+                }
+            }
+            let f = 2.0 * (m * n * k) as f64 / 1e9;
+            println!("posted {} joined {}", super::POSTED.load(std::sync::atomic::Ordering::Relaxed), super::WORKER_JOBS.load(std::sync::atomic::Ordering::Relaxed));
+            println!("{m}x{k}x{n}: 1 thread {:.1} GF/s, team {:.1}, rayon {:.1}", f / best[0], f / best[1], f / best[2]);
+        }
+        super::set_enabled(true);
     }
 }
