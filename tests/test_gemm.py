@@ -139,8 +139,9 @@ SIMD_SCRIPT = textwrap.dedent(
 
     assert _core.simd_level() == sys.argv[1], (_core.simd_level(), sys.argv[1])
     rng = np.random.default_rng(1)
-    for threads in (1, 3):
+    for threads, team in ((1, False), (3, False), (2, True), (3, True)):
         dlcore.set_num_threads(threads)
+        _core.gemm_team(team)
         for m, k, n in [(1, 1, 1), (13, 33, 337), (97, 101, 103), (64, 784, 256), (300, 7, 299)]:
             for dt, tol in ((np.float32, 2e-6), (np.float64, 1e-13)):
                 a = rng.uniform(-1, 1, (m, k)).astype(dt)
@@ -197,16 +198,19 @@ def test_linear_grad(x_shape, bias):
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("which", ["x", "w", "both"])
-def test_linear_grad_paths(threads, which):
+@pytest.mark.parametrize("team", [False, True])
+def test_linear_grad_paths(threads, which, team):
     """The fused backward (dx and dw side by side on two threads, or one
     after the other), with only one of x / w wanting a gradient too."""
-    before = dlcore.get_num_threads()
+    before, was = dlcore.get_num_threads(), _core.gemm_team()
     try:
+        _core.gemm_team(team)
         dlcore.set_num_threads(threads)
         inputs = [arg((64, 784), grad=which != "w"), arg((256, 784), grad=which != "x"), (256,)]
         check_op(lambda m, *t: m.nn.functional.linear(*t), inputs, rtol=1e-4, atol=1e-4)
         check_op(lambda m, *t: m.nn.functional.linear(*t), inputs, rtol=1e-4, atol=1e-4, non_contiguous=True)
     finally:
+        _core.gemm_team(was)
         dlcore.set_num_threads(before)
 
 
@@ -270,11 +274,12 @@ def test_team_many_python_threads():
     fall back to rayon; every result stays exact and nothing deadlocks."""
     from concurrent.futures import ThreadPoolExecutor
 
-    before = dlcore.get_num_threads()
+    before, was = dlcore.get_num_threads(), _core.gemm_team()
     cases = _team_cases()
     want = [(dlcore.tensor(a) @ dlcore.tensor(b)).numpy() for a, b in cases]
     try:
         dlcore.set_num_threads(2)
+        _core.gemm_team(True)
 
         def work(i):
             for r in range(6):
@@ -286,6 +291,7 @@ def test_team_many_python_threads():
         with ThreadPoolExecutor(max_workers=6) as ex:
             assert all(ex.map(work, range(12)))
     finally:
+        _core.gemm_team(was)
         dlcore.set_num_threads(before)
 
 

@@ -12,6 +12,9 @@
 //! Workers spin for [`SPIN`] after a job (the next GEMM phase usually
 //! follows within µs), then park, so an idle team costs no CPU.
 //!
+//! Opt-in for now (`DLCORE_GEMM_TEAM=1` or `_core.gemm_team(True)`); see
+//! [`enabled`] for why.
+//!
 //! Only one caller uses the team at a time ([`Par::new`] takes it with
 //! `try_lock`). Others — a second Python thread, or a GEMM called from
 //! inside a rayon task (per-sample conv, attention tiles) — get rayon, as
@@ -199,14 +202,22 @@ fn enter(shared: &Shared, gen: u64) -> bool {
     }
 }
 
-/// 0: not read yet, 1: on, 2: off (DLCORE_GEMM_TEAM=0, or `set_enabled`).
+/// 0: not read yet, 1: on, 2: off (DLCORE_GEMM_TEAM=1 turns it on, or `set_enabled`).
 static ENABLED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// Whether GEMM uses the team (else rayon, as before the team existed).
+///
+/// Off by default: on the shared 2-vCPU test VM under load (load average
+/// 8-10), the team was slower than rayon at 512³ and on the training
+/// shapes in every interleaved run — the calling thread, which never
+/// sleeps, is the one the scheduler preempts, while rayon's freshly woken
+/// workers get the CPU at once. It has not yet been measured on a quiet
+/// machine, where it should remove the late-wake-up loss; until it has,
+/// rayon stays the default.
 pub fn enabled() -> bool {
     match ENABLED.load(Relaxed) {
         0 => {
-            let on = std::env::var("DLCORE_GEMM_TEAM").map_or(true, |v| v.trim() != "0");
+            let on = std::env::var("DLCORE_GEMM_TEAM").is_ok_and(|v| v.trim() == "1");
             ENABLED.store(if on { 1 } else { 2 }, Relaxed);
             on
         }
@@ -383,6 +394,7 @@ mod tests {
 
     /// Every index runs exactly once, whatever way `Par` picked.
     fn covers(par: &Par, n: usize) {
+        set_enabled(true); // opt-in outside tests (see `enabled`)
         let hits: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
         par.run(n, |i| {
             hits[i].fetch_add(1, Relaxed);
@@ -392,6 +404,7 @@ mod tests {
 
     #[test]
     fn every_task_runs_once_for_any_width() {
+        set_enabled(true);
         for threads in [1, 2, 3, 5, 2, 1, 4] {
             let par = Par::new(threads);
             for n in [0, 1, 2, 3, 7, 64, 1000] {
@@ -402,6 +415,7 @@ mod tests {
 
     #[test]
     fn concurrent_and_nested_callers() {
+        set_enabled(true);
         // many OS threads at once: one gets the team, the others rayon
         std::thread::scope(|s| {
             for t in 0..8 {
@@ -424,6 +438,7 @@ mod tests {
 
     #[test]
     fn parked_workers_wake_up() {
+        set_enabled(true);
         let par = Par::new(2);
         covers(&par, 16);
         std::thread::sleep(SPIN * 20); // long enough for the worker to park
@@ -432,6 +447,7 @@ mod tests {
 
     #[test]
     fn a_panicking_task_is_reraised_and_the_team_survives() {
+        set_enabled(true);
         for _ in 0..20 {
             let r = std::panic::catch_unwind(|| {
                 Par::new(2).run(64, |i| {
