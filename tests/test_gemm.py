@@ -13,7 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from helpers import check_op
+from helpers import arg, check_op, to_numpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -139,8 +139,9 @@ SIMD_SCRIPT = textwrap.dedent(
 
     assert _core.simd_level() == sys.argv[1], (_core.simd_level(), sys.argv[1])
     rng = np.random.default_rng(1)
-    for threads in (1, 3):
+    for threads, team in ((1, False), (3, False), (2, True), (3, True)):
         dlcore.set_num_threads(threads)
+        _core.gemm_team(team)
         for m, k, n in [(1, 1, 1), (13, 33, 337), (97, 101, 103), (64, 784, 256), (300, 7, 299)]:
             for dt, tol in ((np.float32, 2e-6), (np.float64, 1e-13)):
                 a = rng.uniform(-1, 1, (m, k)).astype(dt)
@@ -193,6 +194,120 @@ def test_linear_grad(x_shape, bias):
     inputs = [x_shape, (33, 784)] + ([(33,)] if bias else [])
     check_op(lambda m, *t: m.nn.functional.linear(*t), inputs, rtol=1e-4, atol=1e-4)
     check_op(lambda m, *t: m.nn.functional.linear(*t), inputs, rtol=1e-4, atol=1e-4, non_contiguous=True)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("which", ["x", "w", "both"])
+@pytest.mark.parametrize("team", [False, True])
+def test_linear_grad_paths(threads, which, team):
+    """The fused backward (dx and dw side by side on two threads, or one
+    after the other), with only one of x / w wanting a gradient too."""
+    before, was = dlcore.get_num_threads(), _core.gemm_team()
+    try:
+        _core.gemm_team(team)
+        dlcore.set_num_threads(threads)
+        inputs = [arg((64, 784), grad=which != "w"), arg((256, 784), grad=which != "x"), (256,)]
+        check_op(lambda m, *t: m.nn.functional.linear(*t), inputs, rtol=1e-4, atol=1e-4)
+        check_op(lambda m, *t: m.nn.functional.linear(*t), inputs, rtol=1e-4, atol=1e-4, non_contiguous=True)
+    finally:
+        _core.gemm_team(was)
+        dlcore.set_num_threads(before)
+
+
+def test_linear_double_backward():
+    """create_graph=True keeps linear's gradients differentiable."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    xs, ws = rng.standard_normal((6, 20)), rng.standard_normal((7, 20))
+    out = []
+    for m in (dlcore, torch):
+        x = m.tensor(xs, requires_grad=True)
+        w = m.tensor(ws, requires_grad=True)
+        (gx,) = m.autograd.grad(m.nn.functional.linear(x, w).tanh().sum(), [x], create_graph=True)
+        (gw,) = m.autograd.grad((gx * gx).sum(), [w])
+        out.append((to_numpy(gx), to_numpy(gw)))
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_linear_grad_accumulates():
+    """Two backward passes add into .grad, as in torch."""
+    rng = np.random.default_rng(4)
+    xs, ws, bs = rng.standard_normal((64, 784)), rng.standard_normal((256, 784)), rng.standard_normal(256)
+    x = dlcore.tensor(xs, requires_grad=True)
+    w, b = dlcore.tensor(ws, requires_grad=True), dlcore.tensor(bs, requires_grad=True)
+    for _ in range(2):
+        dlcore.nn.functional.linear(x, w, b).sum().backward()
+    g = np.ones((64, 256))
+    np.testing.assert_allclose(to_numpy(w.grad), 2 * g.T @ xs, rtol=1e-9)
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * g @ ws, rtol=1e-9)
+    np.testing.assert_allclose(to_numpy(b.grad), 2 * g.sum(0), rtol=1e-9)
+
+
+# --- the GEMM thread team (rust/core/src/cpu/gemm/team.rs)
+
+
+def _team_cases():
+    rng = np.random.default_rng(5)
+    shapes = [(512, 512, 512), (64, 784, 256), (97, 130, 301), (300, 299, 298)]
+    return [(rng.uniform(-1, 1, (m, k)).astype(np.float32), rng.uniform(-1, 1, (k, n)).astype(np.float32)) for m, k, n in shapes]
+
+
+@pytest.mark.parametrize("team", [True, False])
+def test_team_and_rayon_agree_with_reference(team):
+    before, was = dlcore.get_num_threads(), _core.gemm_team()
+    try:
+        _core.gemm_team(team)
+        assert _core.gemm_team() is team
+        for threads in (2, 1, 4, 2):  # thread-count changes between calls
+            dlcore.set_num_threads(threads)
+            for a, b in _team_cases():
+                got = (dlcore.tensor(a) @ dlcore.tensor(b)).numpy()
+                np.testing.assert_allclose(got, _ref(a, b), rtol=0, atol=_tol(np.float32, a.shape[1]))
+    finally:
+        _core.gemm_team(was)
+        dlcore.set_num_threads(before)
+
+
+def test_team_many_python_threads():
+    """Concurrent GEMMs from Python threads: one holds the team, the others
+    fall back to rayon; every result stays exact and nothing deadlocks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    before, was = dlcore.get_num_threads(), _core.gemm_team()
+    cases = _team_cases()
+    want = [(dlcore.tensor(a) @ dlcore.tensor(b)).numpy() for a, b in cases]
+    try:
+        dlcore.set_num_threads(2)
+        _core.gemm_team(True)
+
+        def work(i):
+            for r in range(6):
+                j = (i + r) % len(cases)
+                a, b = cases[j]
+                np.testing.assert_allclose((dlcore.tensor(a) @ dlcore.tensor(b)).numpy(), want[j], rtol=1e-5, atol=1e-4)
+            return True
+
+        with ThreadPoolExecutor(max_workers=6) as ex:
+            assert all(ex.map(work, range(12)))
+    finally:
+        _core.gemm_team(was)
+        dlcore.set_num_threads(before)
+
+
+def test_team_nested_in_batched_matmul():
+    """Batched matmul splits batches over rayon; each GEMM inside runs
+    single-threaded there (no team inside a rayon task)."""
+    rng = np.random.default_rng(6)
+    a = rng.uniform(-1, 1, (6, 130, 140)).astype(np.float32)
+    b = rng.uniform(-1, 1, (6, 140, 150)).astype(np.float32)
+    before = dlcore.get_num_threads()
+    try:
+        dlcore.set_num_threads(2)
+        got = (dlcore.tensor(a) @ dlcore.tensor(b)).numpy()
+        np.testing.assert_allclose(got, np.einsum("bij,bjk->bik", a.astype(np.float64), b), atol=1e-4)
+    finally:
+        dlcore.set_num_threads(before)
 
 
 # --- probes used by `python -m dlcore.bench gemm|peak`

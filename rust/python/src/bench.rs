@@ -153,7 +153,19 @@ fn gemm_seconds(
     }
 }
 
+/// Whether GEMM runs on its own spinning thread team (True) or on rayon;
+/// with `enabled` given, switches first (benchmarks compare both).
+#[pyfunction]
+#[pyo3(signature = (enabled=None))]
+fn gemm_team(enabled: Option<bool>) -> bool {
+    if let Some(on) = enabled {
+        dlcore_core::cpu::gemm::team::set_enabled(on);
+    }
+    dlcore_core::cpu::gemm::team::enabled()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(gemm_team, m)?)?;
     m.add_function(wrap_pyfunction!(fma_peak, m)?)?;
     m.add_function(wrap_pyfunction!(gemm_config, m)?)?;
     m.add_function(wrap_pyfunction!(gemm_seconds, m)?)?;

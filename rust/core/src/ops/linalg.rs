@@ -183,17 +183,20 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (xc, wc, bc) = (x.clone(), w.clone(), bias.cloned());
     let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
         let g2 = shape::reshape(g, &[-1, out_f as i64])?;
-        let gx = if xc.requires_grad() {
-            Some(shape::reshape(&matmul(&g2, &wc)?, &shape_i64(&xc.shape))?)
-        } else {
-            None
-        };
-        let gw = if wc.requires_grad() {
-            let x2 = shape::reshape(&xc, &[-1, in_f as i64])?;
-            Some(matmul(&shape::t(&g2)?, &x2)?)
-        } else {
-            None
-        };
+        let (want_x, want_w) = (xc.requires_grad(), wc.requires_grad());
+        let (mut gx, mut gw) = (None, None);
+        if crate::autograd::is_grad_enabled() || g2.dtype != xc.dtype {
+            // create_graph: through recorded ops, so the gradients have history
+            if want_x {
+                gx = Some(shape::reshape(&matmul(&g2, &wc)?, &shape_i64(&xc.shape))?);
+            }
+            if want_w {
+                let x2 = shape::reshape(&xc, &[-1, in_f as i64])?;
+                gw = Some(matmul(&shape::t(&g2)?, &x2)?);
+            }
+        } else if want_x || want_w {
+            (gx, gw) = linear_grads(&g2, &xc, &wc, want_x, want_w)?;
+        }
         let mut grads = vec![gx, gw];
         if let Some(b) = &bc {
             grads.push(if b.requires_grad() { Some(sum_to(&g2, &b.shape, b.dtype)?) } else { None });
@@ -202,4 +205,58 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     };
     let saved: Vec<&Tensor> = inputs.clone();
     Ok(record(out, "Linear", &inputs, &saved, Box::new(back)))
+}
+
+/// dx = g·w (rows×in) and dw = gᵀ·x (out×in) of `linear`, straight on the
+/// GEMM (no recorded matmuls, transposed views or batch bookkeeping). With
+/// both wanted and two threads, the two products — equal in size — run
+/// side by side, one per thread, each single-threaded: no split of a small
+/// GEMM and no synchronisation inside it. `g2` is rows×out (any strides).
+fn linear_grads(
+    g2: &Tensor,
+    x: &Tensor,
+    w: &Tensor,
+    want_x: bool,
+    want_w: bool,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let (out_f, in_f) = (w.shape[0], w.shape[1]);
+    let x2 = shape::reshape(&x.detach(), &[-1, in_f as i64])?;
+    let rows = g2.shape[0];
+    let mat = |t: &Tensor, tr: bool| -> (usize, usize, usize) {
+        let (rs, cs) = (t.strides[0], t.strides[1]);
+        if tr { (t.offset, cs, rs) } else { (t.offset, rs, cs) }
+    };
+    Ok(crate::with_float!(x.dtype, "linear", T => {
+        let (gbuf, xbuf, wbuf) = (g2.storage.cpu().slice::<T>(), x2.storage.cpu().slice::<T>(), w.storage.cpu().slice::<T>());
+        let (ga, gt) = ((mat(g2, false)), mat(g2, true));
+        let (gam, gtm) = (MatRef { data: gbuf, offset: ga.0, rs: ga.1, cs: ga.2 }, MatRef { data: gbuf, offset: gt.0, rs: gt.1, cs: gt.2 });
+        let xm = { let q = mat(&x2, false); MatRef { data: xbuf, offset: q.0, rs: q.1, cs: q.2 } };
+        let wm = { let q = mat(w, false); MatRef { data: wbuf, offset: q.0, rs: q.1, cs: q.2 } };
+        let mut dx = if want_x { vec![T::zero(); rows * in_f] } else { Vec::new() };
+        let mut dw = if want_w { vec![T::zero(); out_f * in_f] } else { Vec::new() };
+        let threads = crate::cpu::num_threads();
+        let do_x = |th: usize, dx: &mut Vec<T>| {
+            gemm_threads(th, rows, in_f, out_f, T::one(), gam, wm, T::zero(), dx)
+        };
+        let do_w = |th: usize, dw: &mut Vec<T>| {
+            gemm_threads(th, out_f, in_f, rows, T::one(), gtm, xm, T::zero(), dw)
+        };
+        let flops = rows.saturating_mul(in_f).saturating_mul(out_f);
+        if want_x && want_w && threads >= 2 && flops >= 2 * useful_threads_min() {
+            // one product per thread; with more threads each gets half of them
+            let th = (threads / 2).max(1);
+            crate::cpu::gemm::team::join(|| do_x(th, &mut dx), || do_w(threads - th, &mut dw));
+        } else {
+            if want_x { do_x(threads, &mut dx) }
+            if want_w { do_w(threads, &mut dw) }
+        }
+        let gx = if want_x { Some(Tensor::from_vec_unchecked(dx, &x.shape)) } else { None };
+        let gw = if want_w { Some(Tensor::from_vec_unchecked(dw, &w.shape)) } else { None };
+        (gx, gw)
+    }))
+}
+
+/// Multiply-adds below which a GEMM is not worth a second thread.
+fn useful_threads_min() -> usize {
+    crate::cpu::gemm::MNK_PER_THREAD
 }

@@ -254,6 +254,13 @@ impl GemmElem for f32 {
                     64,
                     (8, super::kernel_avx2::transpose8_f32)
                 ),
+                // for small M that 12 does not divide (a batch of 64)
+                k!(
+                    kernel_avx512::s8x32,
+                    8,
+                    32,
+                    (8, super::kernel_avx2::transpose8_f32)
+                ),
             ],
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2 => vec![

@@ -79,5 +79,5 @@ impl Vector for __m512d {
     }
 }
 
-kernels!("avx512f,avx2,fma", __m512, f32: s12x32 = 12 x 2, s8x48 = 8 x 3, s14x32 = 14 x 2, s6x64 = 6 x 4);
+kernels!("avx512f,avx2,fma", __m512, f32: s12x32 = 12 x 2, s8x48 = 8 x 3, s14x32 = 14 x 2, s6x64 = 6 x 4, s8x32 = 8 x 2);
 kernels!("avx512f,avx2,fma", __m512d, f64: d12x16 = 12 x 2, d8x24 = 8 x 3, d14x16 = 14 x 2);

@@ -4,7 +4,7 @@
 
 use super::kernel::{GemmElem, Kernel};
 use super::{kblocks, Blocking, Super, MAX_TILE};
-use rayon::prelude::*;
+use super::team::Par;
 
 /// C's base pointer, shared by tasks that write disjoint tiles.
 #[derive(Clone, Copy)]
@@ -27,6 +27,7 @@ pub(super) fn compute<T: GemmElem>(
     beta: T,
     c: &mut [T],
     threads: usize,
+    par: &Par,
 ) {
     let (mr, nr) = (kern.mr, kern.nr);
     let (ms, ns) = (sb.mc.div_ceil(mr), sb.nc.div_ceil(nr));
@@ -45,11 +46,7 @@ pub(super) fn compute<T: GemmElem>(
         // disjoint tiles of C (the contract `tiles` relies on).
         tiles(kern, blk, sb, ap, bp, n, alpha, beta, cp.0, s0..s1, t0..t1);
     };
-    if threads > 1 && tm * tn > 1 {
-        (0..tm * tn).into_par_iter().for_each(task);
-    } else {
-        (0..tm * tn).for_each(task);
-    }
+    par.run(tm * tn, task);
 }
 
 /// Splits an ms×ns grid of tiles into tm×tn tasks for `threads` threads:

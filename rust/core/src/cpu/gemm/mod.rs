@@ -30,6 +30,7 @@ pub mod kernel_scalar;
 mod macrokernel;
 pub mod pack;
 pub mod reference;
+pub mod team;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -39,8 +40,8 @@ use super::simd::{level, Simd};
 use super::{float::Fma, Float};
 use kernel::{GemmElem, Kernel};
 use macrokernel::compute;
-use rayon::prelude::*;
 use std::any::TypeId;
+use team::Par;
 
 /// A strided read-only matrix: element (i, j) is `data[offset + i*rs + j*cs]`.
 #[derive(Clone, Copy)]
@@ -117,6 +118,30 @@ impl<T: GemmElem> Config<T> {
     pub fn new(simd: Simd, threads: usize) -> Config<T> {
         Self::with_kernel(T::kernel(simd), threads)
     }
+    /// `new`, but for a product with `m` rows: a short M that the default
+    /// MR leaves a padded sliver for (a batch of 64 on MR = 12 computes 72
+    /// rows) takes a kernel of the same NR whose MR wastes less.
+    pub fn for_rows(simd: Simd, threads: usize, m: usize) -> Config<T> {
+        let cands = T::candidates(simd);
+        let def = cands[0];
+        let waste = |mr: usize| m as f64 / m.next_multiple_of(mr) as f64;
+        let best = if m >= 16 * def.mr {
+            def
+        } else {
+            // the default kernel is the fastest per tile: others need to win
+            // by more than 3% of padding to replace it
+            cands
+                .iter()
+                .filter(|k| k.nr == def.nr)
+                .copied()
+                .max_by(|a, b| {
+                    let s = |k: &Kernel<T>| waste(k.mr) * if k.name == def.name { 1.03 } else { 1.0 };
+                    s(a).total_cmp(&s(b))
+                })
+                .unwrap_or(def)
+        };
+        Self::with_kernel(best, threads)
+    }
     pub fn with_kernel(kernel: Kernel<T>, threads: usize) -> Config<T> {
         let blocking = Blocking::for_kernel(kernel.mr, kernel.nr, std::mem::size_of::<T>());
         Config {
@@ -130,7 +155,7 @@ impl<T: GemmElem> Config<T> {
 
 /// Each thread should get at least this many multiply-adds (m·n·k), about
 /// 5 µs of one core: below it, waking the pool costs more than it saves.
-const MNK_PER_THREAD: usize = 1 << 19;
+pub const MNK_PER_THREAD: usize = 1 << 19;
 
 /// The largest MR×NR any kernel has (the edge-tile scratch buffer).
 pub const MAX_TILE: usize = 512;
@@ -176,7 +201,7 @@ pub fn gemm_threads<T: Float + Fma>(
                 cast_slice::<T, f32>(c),
             )
         };
-        let cfg = Config::<f32>::new(level(), threads);
+        let cfg = Config::<f32>::for_rows(level(), threads, m);
         gemm_with(
             &cfg,
             m,
@@ -197,7 +222,7 @@ pub fn gemm_threads<T: Float + Fma>(
                 cast_slice::<T, f64>(c),
             )
         };
-        let cfg = Config::<f64>::new(level(), threads);
+        let cfg = Config::<f64>::for_rows(level(), threads, m);
         gemm_with(&cfg, m, n, k, alpha.to_f64(), a, b, beta.to_f64(), c);
     } else {
         reference::gemm_ref(m, n, k, alpha, a, b, beta, c);
@@ -288,6 +313,7 @@ pub fn gemm_with<T: GemmElem>(
     let blk = cfg.blocking;
     let (m3, n3, k3) = superblocks(m, n, k, mr, nr, blk);
 
+    let par = Par::new(threads);
     let mut ws = T::take_workspace();
     for j3 in (0..n).step_by(n3) {
         for i3 in (0..m).step_by(m3) {
@@ -306,18 +332,12 @@ pub fn gemm_with<T: GemmElem>(
                     sb.nc.next_multiple_of(nr) * sb.kc3,
                     sb.mc.next_multiple_of(mr) * sb.kc3,
                 );
-                let mut run = move || {
-                    pack_all(&cfg.kernel, blk.kc, &sb, &a, &b, ap, bp, threads);
-                    compute(&cfg.kernel, blk, &sb, ap, bp, n, alpha, beta, c, threads);
-                };
-                if threads > 1 {
-                    super::install(run);
-                } else {
-                    run();
-                }
+                pack_all(&cfg.kernel, blk.kc, &sb, &a, &b, ap, bp, &par);
+                compute(&cfg.kernel, blk, &sb, ap, bp, n, alpha, beta, c, threads, &par);
             }
         }
     }
+    drop(par);
     T::give_workspace(ws);
 }
 
@@ -394,36 +414,49 @@ fn pack_all<T: GemmElem>(
     b: &MatRef<T>,
     ap: &mut [T],
     bp: &mut [T],
-    threads: usize,
+    par: &Par,
 ) {
     let (mr, nr) = (kern.mr, kern.nr);
-    // (is_a, row-or-column start, depth start, depth, destination)
-    let mut jobs: Vec<(bool, usize, usize, usize, &mut [T])> = Vec::new();
-    let (mut arest, mut brest) = (ap, bp);
+    let (mpad, npad) = (sb.mc.next_multiple_of(mr), sb.nc.next_multiple_of(nr));
+    debug_assert!(ap.len() >= mpad * sb.kc3 && bp.len() >= npad * sb.kc3);
+    // (is_a, row-or-column start, depth start, depth, offset in its panel)
+    let mut jobs: Vec<(bool, usize, usize, usize, usize)> = Vec::new();
     for (q, kcb) in kblocks(sb.kc3, kc) {
-        let (ablk, r) = std::mem::take(&mut arest).split_at_mut(sb.mc.next_multiple_of(mr) * kcb);
-        arest = r;
-        for (s, d) in ablk.chunks_exact_mut(mr * kcb).enumerate() {
-            jobs.push((true, sb.i3 + s * mr, sb.p3 + q, kcb, d));
+        for s in 0..mpad / mr {
+            jobs.push((true, sb.i3 + s * mr, sb.p3 + q, kcb, mpad * q + s * mr * kcb));
         }
-        let (bblk, r) = std::mem::take(&mut brest).split_at_mut(sb.nc.next_multiple_of(nr) * kcb);
-        brest = r;
-        for (t, d) in bblk.chunks_exact_mut(nr * kcb).enumerate() {
-            jobs.push((false, sb.j3 + t * nr, sb.p3 + q, kcb, d));
+        for t in 0..npad / nr {
+            jobs.push((false, sb.j3 + t * nr, sb.p3 + q, kcb, npad * q + t * nr * kcb));
         }
     }
     // Rows/columns past the superblock (not just past the matrix) are zero.
     let (mend, nend) = (sb.i3 + sb.mc, sb.j3 + sb.nc);
-    let one = |(is_a, x0, p0, kcb, d): (bool, usize, usize, usize, &mut [T])| {
+    let (app, bpp) = (PanelPtr(ap.as_mut_ptr()), PanelPtr(bp.as_mut_ptr()));
+    let one = |&(is_a, x0, p0, kcb, off): &(bool, usize, usize, usize, usize)| {
+        #[allow(clippy::redundant_locals)]
+        let (app, bpp) = (app, bpp);
+        // SAFETY: each job's destination (offset `off`, `w*kcb` long) lies
+        // inside its panel (the offsets above tile mpad*kc3 / npad*kc3, which
+        // the debug_assert checks) and no two jobs share one, so these
+        // slices are disjoint and live for the duration of `par.run`.
         if is_a {
+            let d = unsafe { std::slice::from_raw_parts_mut(app.0.add(off), mr * kcb) };
             pack::pack_a(a, mend, x0, p0, kcb, mr, d, kern.transpose)
         } else {
+            let d = unsafe { std::slice::from_raw_parts_mut(bpp.0.add(off), nr * kcb) };
             pack::pack_b(b, nend, x0, p0, kcb, nr, d, kern.transpose)
         }
     };
-    if threads > 1 {
-        jobs.into_par_iter().with_min_len(4).for_each(one);
-    } else {
-        jobs.into_iter().for_each(one);
-    }
+    // a few slivers per task: one claim per µs of packing or so
+    const GROUP: usize = 4;
+    par.run(jobs.len().div_ceil(GROUP), |t| {
+        jobs[t * GROUP..(t * GROUP + GROUP).min(jobs.len())].iter().for_each(one)
+    });
 }
+
+/// A packed panel's base, shared by packing tasks that fill disjoint slivers.
+#[derive(Clone, Copy)]
+struct PanelPtr<T>(*mut T);
+// SAFETY: tasks write disjoint slivers (see `pack_all`); the panel outlives the run.
+unsafe impl<T> Send for PanelPtr<T> {}
+unsafe impl<T> Sync for PanelPtr<T> {}
