@@ -33,18 +33,10 @@ import dlcore.nn.functional as F
 t, heads, d, causal, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
 dlcore.set_num_threads(threads)
 
-def status_mib(key):
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024  # kB
+from dlcore.bench.memory import reset_peak, rss_kib
 
-def reset_peak():
-    # Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+def status_mib(key):
+    return rss_kib(key.rstrip(":")) / 1024
 
 def run(t):
     rng = np.random.default_rng(0)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .memory import reset_peak, rss_kib
+
 # case -> (description, input shape, op(F, x) -> y, backward?)
 _SPECS = {
     "maxpool2d_k3s2": ("max_pool2d 3x3 stride 2 pad 1, (16,64,56,56), fwd+bwd", (16, 64, 56, 56),
@@ -109,28 +111,6 @@ def build_cnn_case(name: str, m):
 
 # ------------------------------------------------------------- peak memory
 
-def _rss_kib(field: str) -> int | None:
-    """VmRSS / VmHWM of this process in KiB from /proc (None off Linux)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset this process's peak RSS to its current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def measure_step_memory(name: str, lib: str, steps: int = 3, threads: int = 2) -> dict:
     """Peak memory one case's step adds, in *this* process (call it in a fresh one).
 
@@ -152,12 +132,12 @@ def measure_step_memory(name: str, lib: str, steps: int = 3, threads: int = 2) -
     import gc
 
     gc.collect()
-    base = _rss_kib("VmRSS")
-    exact = _reset_peak()
+    base = rss_kib("VmRSS")
+    exact = reset_peak()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for _ in range(steps):
         step()
-    hwm = _rss_kib("VmHWM") if exact else None
+    hwm = rss_kib("VmHWM") if exact else None
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # without the reset only growth of the lifetime maximum is visible
     peak = (hwm - base) if (exact and hwm is not None and base is not None) else max(after - before, 0)
