@@ -50,35 +50,42 @@ pub fn level() -> Simd {
 
 /// Vector kernels compiled once per instruction set from one generic body
 /// and picked by `level()` (the wheel targets baseline x86-64, so without
-/// this the compiler would only use SSE2).
+/// this the compiler would only use SSE2). The element type's bound is a
+/// parameter, so attention (`AttnFloat`) and the RNN gates (`Gate`) share
+/// it: `multiversion! { pub fn name<T: Bound>(args) -> Ret { body } }`.
 macro_rules! multiversion {
-    ($(#[$doc:meta])* pub fn $name:ident<$T:ident>($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident<$T:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$doc])*
-        pub fn $name<$T: crate::cpu::Float>($($arg: $ty),*) -> $ret {
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name<$T: $bound>($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn body<$T: crate::cpu::Float>($($arg: $ty),*) -> $ret $body
+            #[allow(clippy::too_many_arguments)]
+            fn body<$T: $bound>($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,avx2,fma")]
-            unsafe fn avx512<$T: crate::cpu::Float>($($arg: $ty),*) -> $ret { body($($arg),*) }
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512<$T: $bound>($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2<$T: crate::cpu::Float>($($arg: $ty),*) -> $ret { body($($arg),*) }
-            match level() {
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2<$T: $bound>($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
+            match $crate::cpu::simd::level() {
                 // SAFETY: `level()` returns these only when the CPU has the features.
                 #[cfg(target_arch = "x86_64")]
-                Simd::Avx512 => unsafe { avx512($($arg),*) },
+                $crate::cpu::simd::Simd::Avx512 => unsafe { avx512($($arg),*) },
                 // SAFETY: as above, AVX2 and FMA were detected.
                 #[cfg(target_arch = "x86_64")]
-                Simd::Avx2 => unsafe { avx2($($arg),*) },
+                $crate::cpu::simd::Simd::Avx2 => unsafe { avx2($($arg),*) },
                 _ => body($($arg),*),
             }
         }
     };
 }
+pub(crate) use multiversion;
 
 multiversion! {
     /// y += a·x over equal-length slices.
-    pub fn axpy<T>(y: &mut [T], a: T, x: &[T]) -> () {
+    pub fn axpy<T: crate::cpu::Float>(y: &mut [T], a: T, x: &[T]) {
         for (yv, &xv) in y.iter_mut().zip(x) {
             *yv = *yv + a * xv;
         }
@@ -87,7 +94,7 @@ multiversion! {
 
 multiversion! {
     /// Σ x·y in 8 independent partial sums (so it vectorises).
-    pub fn dot<T>(x: &[T], y: &[T]) -> T {
+    pub fn dot<T: crate::cpu::Float>(x: &[T], y: &[T]) -> T {
         let mut acc = [T::zero(); 8];
         let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
         let (xt, yt) = (xc.remainder(), yc.remainder());
@@ -106,7 +113,7 @@ multiversion! {
 
 multiversion! {
     /// Σ x in 8 independent partial sums (so it vectorises).
-    pub fn sum<T>(x: &[T]) -> T {
+    pub fn sum<T: crate::cpu::Float>(x: &[T]) -> T {
         let mut acc = [T::zero(); 8];
         let chunks = x.chunks_exact(8);
         let tail = chunks.remainder();
@@ -121,7 +128,7 @@ multiversion! {
 
 multiversion! {
     /// y += a for every element.
-    pub fn add_scalar<T>(y: &mut [T], a: T) -> () {
+    pub fn add_scalar<T: crate::cpu::Float>(y: &mut [T], a: T) {
         for v in y.iter_mut() {
             *v = *v + a;
         }

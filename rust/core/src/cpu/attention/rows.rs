@@ -6,37 +6,8 @@
 //! they vectorise without fast-math.
 
 use super::AttnFloat;
-use crate::cpu::simd::{level, Simd};
 
-/// Like `simd::multiversion!`, for `T: AttnFloat` bodies.
-macro_rules! simd_fn {
-    ($(#[$doc:meta])* pub fn $name:ident<$T:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
-        $(#[$doc])*
-        #[allow(clippy::too_many_arguments)]
-        pub fn $name<$T: AttnFloat>($($arg: $ty),*) {
-            #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
-            fn body<$T: AttnFloat>($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx2,fma")]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn avx512<$T: AttnFloat>($($arg: $ty),*) { body($($arg),*) }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn avx2<$T: AttnFloat>($($arg: $ty),*) { body($($arg),*) }
-            match level() {
-                // SAFETY: `level()` returns these only when the CPU has the features.
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx512 => unsafe { avx512($($arg),*) },
-                // SAFETY: as above, AVX2 and FMA were detected.
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx2 => unsafe { avx2($($arg),*) },
-                _ => body($($arg),*),
-            }
-        }
-    };
-}
+use crate::cpu::simd::multiversion;
 
 /// Where one tile's rows read the mask and how many keys they see.
 #[derive(Clone, Copy)]
@@ -106,12 +77,12 @@ fn exp_sum<T: AttnFloat>(x: &mut [T], m: T) -> T {
     s
 }
 
-simd_fn! {
+multiversion! {
     /// Online-softmax step for one (query block, key tile): scores `s`
     /// become probabilities relative to the new running max `m` (keys the
     /// causal limit hides become exact zeros), the running sum `l` and the
     /// output rows `o` (stride `ldo`) are rescaled by `exp(m_old − m_new)`.
-    pub fn softmax_tile<T>(s: &mut [T], t: TileRows<'_, T>, m: &mut [T], l: &mut [T], o: &mut [T], ldo: usize) {
+    pub fn softmax_tile<T: AttnFloat>(s: &mut [T], t: TileRows<'_, T>, m: &mut [T], l: &mut [T], o: &mut [T], ldo: usize) {
         for r in 0..t.nq {
             let row = &mut s[r * t.ld..r * t.ld + t.nk];
             let vis = t.visible(r);
@@ -136,10 +107,10 @@ simd_fn! {
     }
 }
 
-simd_fn! {
+multiversion! {
     /// Backward for one tile: scores `p` become `exp(s − lse)` and `ds`
     /// (holding dO·Vᵀ) becomes `p·(ds − D)·scale`; hidden keys give zeros.
-    pub fn p_ds_tile<T>(p: &mut [T], ds: &mut [T], t: TileRows<'_, T>, lse: &[T], dvec: &[T], scale: T) {
+    pub fn p_ds_tile<T: AttnFloat>(p: &mut [T], ds: &mut [T], t: TileRows<'_, T>, lse: &[T], dvec: &[T], scale: T) {
         for r in 0..t.nq {
             let (row, drow) = (&mut p[r * t.ld..r * t.ld + t.nk], &mut ds[r * t.ld..r * t.ld + t.nk]);
             let vis = t.visible(r);

@@ -3,7 +3,7 @@
 //! layout and the shared structure.
 
 use super::recur::Packed;
-use super::{colsum, gate_pass, prev_states, project, weight_grads, Gate, Seq, PAR_MIN};
+use super::{colsum, prev_states, project, weight_grads, Gate, Seq, PAR_MIN};
 use crate::cpu::gemm::MatRef;
 use rayon::prelude::*;
 
@@ -123,13 +123,13 @@ pub fn lstm_backward<T: Gate>(
     LstmGrads { dx, dh0: dh, dc0: dc, dw_ih, dw_hh, db }
 }
 
-gate_pass! {
+crate::cpu::simd::multiversion! {
     /// Forward gate pass over a block of rows: adds the bias (4H) to the
     /// gates (rows × 4H) and activates them in place, and writes the new cell and hidden states both into the
     /// running state (`cst`, `hst`) and the saved/output rows (`co`, `ho`).
     /// Split into simple map loops (activations, cell update, output): one
     /// fused loop with five inlined exps and eight streams stayed scalar.
-    fn fwd_rows<T>(h: usize, bias: &[T], gates: &mut [T], cst: &mut [T], hst: &mut [T], co: &mut [T], ho: &mut [T]) {
+    pub(crate) fn fwd_rows<T: Gate>(h: usize, bias: &[T], gates: &mut [T], cst: &mut [T], hst: &mut [T], co: &mut [T], ho: &mut [T]) {
         for ((((gr, cst), hst), co), ho) in gates.chunks_exact_mut(4 * h).zip(cst.chunks_exact_mut(h)).zip(hst.chunks_exact_mut(h)).zip(co.chunks_exact_mut(h)).zip(ho.chunks_exact_mut(h)) {
             let (ifg, rest) = gr.split_at_mut(2 * h);
             let (gc, go) = rest.split_at_mut(h);
@@ -162,13 +162,13 @@ gate_pass! {
     }
 }
 
-gate_pass! {
+crate::cpu::simd::multiversion! {
     /// Backward gate pass over a block of rows: from the output gradient
     /// `dho` plus the carried `dhn`, and the carried cell gradient `dc`
     /// (updated in place to the previous step's), the pre-activation gate
     /// gradients `dg` (rows × 4H). tanh(c) first (a map loop), then plain
     /// arithmetic, so both vectorise.
-    fn bwd_rows<T>(h: usize, dg: &mut [T], dc: &mut [T], ga: &[T], c: &[T], cp: &[T], dho: &[T], dhn: &[T]) {
+    pub(crate) fn bwd_rows<T: Gate>(h: usize, dg: &mut [T], dc: &mut [T], ga: &[T], c: &[T], cp: &[T], dho: &[T], dhn: &[T]) {
         const W: usize = 64;
         let it = dg.chunks_exact_mut(4 * h).zip(dc.chunks_exact_mut(h)).zip(ga.chunks_exact(4 * h));
         let it2 = c.chunks_exact(h).zip(cp.chunks_exact(h)).zip(dho.chunks_exact(h).zip(dhn.chunks_exact(h)));

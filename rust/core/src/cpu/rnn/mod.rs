@@ -73,40 +73,6 @@ impl Gate for f32 {
 /// Rows of a fused gate pass run in parallel only when there is enough work.
 pub(crate) const PAR_MIN: usize = 1 << 14;
 
-/// A gate pass compiled once per instruction set and picked by `level()`:
-/// the wheel targets baseline x86-64, where the inlined exp of the gates
-/// would only get 4-wide SSE vectors (the pass was ~13% of a small LSTM).
-/// Like `simd::multiversion!`, but bounded by `Gate`.
-macro_rules! gate_pass {
-    ($(#[$doc:meta])* fn $name:ident<$T:ident>($($arg:ident: $ty:ty),*) $body:block) => {
-        $(#[$doc])*
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) fn $name<$T: $crate::cpu::rnn::Gate>($($arg: $ty),*) {
-            #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
-            fn body<$T: $crate::cpu::rnn::Gate>($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx2,fma")]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn avx512<$T: $crate::cpu::rnn::Gate>($($arg: $ty),*) { body($($arg),*) }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn avx2<$T: $crate::cpu::rnn::Gate>($($arg: $ty),*) { body($($arg),*) }
-            use crate::cpu::simd::{level, Simd};
-            match level() {
-                // SAFETY: `level()` returns these only when the CPU has the features.
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx512 => unsafe { avx512($($arg),*) },
-                // SAFETY: as above, AVX2 and FMA were detected.
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx2 => unsafe { avx2($($arg),*) },
-                _ => body($($arg),*),
-            }
-        }
-    };
-}
-pub(crate) use gate_pass;
 
 /// Shape of one layer-direction's sequence batch (see the module docs).
 #[derive(Clone, Debug)]
