@@ -33,7 +33,7 @@ def plot_speedups(rows: list[dict], path: str | os.PathLike | None = None, title
     ax.barh(y, np.log2(ratios), color=colors, height=0.7)
     ax.axvline(0.0, color="black", linewidth=0.8)
     for yi, q in zip(y, ratios):
-        ax.text(np.log2(q), yi, f" {q:.2f}x " if q >= 1 else f" {q:.2f}x ", va="center",
+        ax.text(np.log2(q), yi, f" {q:.2f}x ", va="center",
                 ha="left" if q >= 1 else "right", fontsize=7)
     ax.set_yticks(y, names, fontsize=7)
     lo, hi = np.floor(min(np.log2(ratios).min(), -1)), np.ceil(max(np.log2(ratios).max(), 1))

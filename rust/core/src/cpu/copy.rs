@@ -22,11 +22,11 @@ fn coalesce(shape: &[usize], strides: &[usize]) -> (Vec<usize>, Vec<usize>) {
         if n == 1 {
             continue;
         }
-        if let (Some(&ln), Some(&ls)) = (sh.last(), st.last()) {
-            if ls == s * n {
+        if let (Some(ln), Some(ls)) = (sh.last_mut(), st.last_mut()) {
+            if *ls == s * n {
                 // previous dim steps exactly over this one: one dim of ln*n
-                *sh.last_mut().unwrap() = ln * n;
-                *st.last_mut().unwrap() = s;
+                *ln *= n;
+                *ls = s;
                 continue;
             }
         }
@@ -40,27 +40,23 @@ fn coalesce(shape: &[usize], strides: &[usize]) -> (Vec<usize>, Vec<usize>) {
     (sh, st)
 }
 
-/// Offset of row `row` (rows = product of all dims but the last).
-fn row_offset(shape: &[usize], strides: &[usize], base: usize, mut row: usize) -> usize {
+/// Row-major multi-index of `flat` over `dims`, and its offset from `base`.
+fn unravel(dims: &[usize], strides: &[usize], base: usize, mut flat: usize) -> (Vec<usize>, usize) {
+    let mut idx = vec![0usize; dims.len()];
     let mut off = base;
-    for d in (0..shape.len() - 1).rev() {
-        off += (row % shape[d]) * strides[d];
-        row /= shape[d];
+    for d in (0..dims.len()).rev() {
+        idx[d] = flat % dims[d];
+        off += idx[d] * strides[d];
+        flat /= dims[d];
     }
-    off
+    (idx, off)
 }
 
 /// Copies rows `first..first + out.len() / inner` of the view into `out`.
 fn copy_rows<T: Copy>(src: &[T], shape: &[usize], strides: &[usize], base: usize, first: usize, out: &mut [T]) {
     let nd = shape.len();
     let (inner, istride) = (shape[nd - 1], strides[nd - 1]);
-    let mut idx = vec![0usize; nd - 1];
-    let mut r = first;
-    for d in (0..nd - 1).rev() {
-        idx[d] = r % shape[d];
-        r /= shape[d];
-    }
-    let mut off = row_offset(shape, strides, base, first);
+    let (mut idx, mut off) = unravel(&shape[..nd - 1], &strides[..nd - 1], base, first);
     for dst in out.chunks_exact_mut(inner) {
         if istride == 1 {
             dst.copy_from_slice(&src[off..off + inner]);
@@ -126,7 +122,7 @@ pub fn gather<T: Copy + Send + Sync>(src: &[T], shape: &[usize], strides: &[usiz
         let outer = &sh[..nd - 2];
         let outer_st = &st[..nd - 2];
         let one = |(b, dst): (usize, &mut [T])| {
-            let off = if outer.is_empty() { base } else { row_offset_outer(outer, outer_st, base, b) };
+            let off = unravel(outer, outer_st, base, b).1;
             copy_transposed(src, r, c, sc, off, dst);
         };
         if par && n / plane > 1 {
@@ -156,16 +152,6 @@ pub fn gather<T: Copy + Send + Sync>(src: &[T], shape: &[usize], strides: &[usiz
     } else {
         copy_rows(src, &sh, &st, base, 0, out);
     }
-}
-
-/// Offset of batch `b` over the outer dims alone.
-fn row_offset_outer(outer: &[usize], outer_st: &[usize], base: usize, mut b: usize) -> usize {
-    let mut off = base;
-    for d in (0..outer.len()).rev() {
-        off += (b % outer[d]) * outer_st[d];
-        b /= outer[d];
-    }
-    off
 }
 
 #[cfg(test)]

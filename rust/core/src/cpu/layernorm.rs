@@ -10,7 +10,7 @@
 //! parallel (rayon) in blocks. `*_ref` are the textbook two-pass scalar
 //! versions the tests compare against.
 
-use super::{Float, PAR_MIN};
+use super::{simd, Float, PAR_MIN};
 use rayon::prelude::*;
 
 /// Rows per rayon task: enough elements that a task is worth scheduling.
@@ -45,25 +45,6 @@ fn row_stats<T: Float>(x: &[T], eps: f64) -> (f64, f64) {
     let m = s / n;
     let var = (s2 / n - m * m).max(0.0);
     (k + m, 1.0 / (var + eps).sqrt())
-}
-
-/// (Σ a, Σ a·b) in LANES independent partial sums.
-fn sum_and_dot(a: &[f64], b: &[f64]) -> (f64, f64) {
-    let (mut s, mut sd) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ta, tb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            s[l] += x[l];
-            sd[l] += x[l] * y[l];
-        }
-    }
-    let (mut s, mut sd) = (s.iter().sum::<f64>(), sd.iter().sum::<f64>());
-    for (x, y) in ta.iter().zip(tb) {
-        s += x;
-        sd += x * y;
-    }
-    (s, sd)
 }
 
 /// Output, per-row mean and per-row reciprocal std (saved for backward).
@@ -180,7 +161,7 @@ pub fn layer_norm_backward<T: Float>(
                     *h *= wv.to_f64();
                 }
             }
-            let (sg, sgx) = sum_and_dot(&gh, &xhat);
+            let (sg, sgx) = (simd::sum(&gh), simd::dot(&gh, &xhat));
             let (mg, mgx) = (sg / n as f64, sgx / n as f64);
             for j in 0..n {
                 gxr[j] = T::from_f64(rs * (gh[j] - mg - xhat[j] * mgx));

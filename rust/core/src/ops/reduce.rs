@@ -75,7 +75,7 @@ pub fn sum(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType>
     };
     let mask = dim_mask(x, dims, "sum")?;
     let lead = mask.iter().take_while(|&&m| m).count();
-    let out = if x.dtype.is_float() && x.is_contiguous() && lead > 0 && mask[lead..].iter().all(|&m| !m) && lead < x.ndim() {
+    let (out, keep_shape) = if x.dtype.is_float() && x.is_contiguous() && lead > 0 && mask[lead..].iter().all(|&m| !m) && lead < x.ndim() {
         // reduced dims lead (a bias gradient): column sums, no transpose
         let n = numel(&x.shape[..lead]);
         let out_shape = x.shape[lead..].to_vec();
@@ -86,7 +86,6 @@ pub fn sum(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType>
     } else {
         sum_rows(x, &mask, keepdim)?
     };
-    let (out, keep_shape) = out;
     if !needs_grad(&[x]) || !x.dtype.is_float() {
         return Ok(out);
     }
