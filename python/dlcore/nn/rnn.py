@@ -212,126 +212,83 @@ class RNN(_RNNBase):
         self.nonlinearity = nonlinearity
 
 
-class LSTMCell(Module):
+class _RNNCellBase(Module):
+    """What the three cells share (torch's RNNCellBase): weight_ih
+    (chunks·H, I), weight_hh (chunks·H, H), optional biases, uniform
+    ±1/√H init, and one step through the fused layer kernel."""
+
+    def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        factory = {"device": device, "dtype": dtype}
+        self.weight_ih = Parameter(dlcore.empty(num_chunks * hidden_size, input_size, **factory))
+        self.weight_hh = Parameter(dlcore.empty(num_chunks * hidden_size, hidden_size, **factory))
+        if bias:
+            self.bias_ih = Parameter(dlcore.empty(num_chunks * hidden_size, **factory))
+            self.bias_hh = Parameter(dlcore.empty(num_chunks * hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+    def _step(self, mode: str, input: Tensor, states, n_states: int) -> tuple:
+        """One time step: `states` is None (zeros) or a tuple of n_states
+        tensors; returns the new states, unbatched when the input was."""
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{type(self).__name__}: Expected input to be 1D or 2D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
+        unbatched = input.dim() == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if states is None:
+            states = [dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)] * n_states
+        elif unbatched:
+            states = [t.unsqueeze(0) for t in states]
+        _, out = _layer(mode, x.unsqueeze(0), list(states), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
+        return tuple(t.squeeze(0) for t in out) if unbatched else tuple(out)
+
+
+class LSTMCell(_RNNCellBase):
     """One LSTM step, as ``torch.nn.LSTMCell`` (weight_ih (4H, I), weight_hh
     (4H, H), bias_ih, bias_hh; gates i, f, g, o). Returns ``(h', c')``."""
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
-        super().__init__()
-        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        factory = {"device": device, "dtype": dtype}
-        self.weight_ih = Parameter(dlcore.empty(4 * hidden_size, input_size, **factory))
-        self.weight_hh = Parameter(dlcore.empty(4 * hidden_size, hidden_size, **factory))
-        if bias:
-            self.bias_ih = Parameter(dlcore.empty(4 * hidden_size, **factory))
-            self.bias_hh = Parameter(dlcore.empty(4 * hidden_size, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -stdv, stdv)
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
     def forward(self, input: Tensor, hx=None):
-        if input.dim() not in (1, 2):
-            raise ValueError(f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
-        unbatched = input.dim() == 1
-        x = input.unsqueeze(0) if unbatched else input
-        if hx is None:
-            h0 = c0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
-        else:
-            h0, c0 = hx
-            if unbatched:
-                h0, c0 = h0.unsqueeze(0), c0.unsqueeze(0)
-        _, (h, c) = _layer("LSTM", x.unsqueeze(0), [h0, c0], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
-        if unbatched:
-            return h.squeeze(0), c.squeeze(0)
-        return h, c
+        return self._step("LSTM", input, None if hx is None else tuple(hx), 2)
 
 
-class GRUCell(Module):
+class GRUCell(_RNNCellBase):
     """One GRU step, as ``torch.nn.GRUCell`` (weight_ih (3H, I), weight_hh
     (3H, H), bias_ih, bias_hh; gates r, z, n). Returns ``h'``."""
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
-        super().__init__()
-        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        factory = {"device": device, "dtype": dtype}
-        self.weight_ih = Parameter(dlcore.empty(3 * hidden_size, input_size, **factory))
-        self.weight_hh = Parameter(dlcore.empty(3 * hidden_size, hidden_size, **factory))
-        if bias:
-            self.bias_ih = Parameter(dlcore.empty(3 * hidden_size, **factory))
-            self.bias_hh = Parameter(dlcore.empty(3 * hidden_size, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -stdv, stdv)
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
     def forward(self, input: Tensor, hx=None):
-        if input.dim() not in (1, 2):
-            raise ValueError(f"GRUCell: Expected input to be 1D or 2D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
-        unbatched = input.dim() == 1
-        x = input.unsqueeze(0) if unbatched else input
-        if hx is None:
-            h0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
-        else:
-            h0 = hx.unsqueeze(0) if unbatched else hx
-        _, (h,) = _layer("GRU", x.unsqueeze(0), [h0], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
-        return h.squeeze(0) if unbatched else h
+        return self._step("GRU", input, None if hx is None else (hx,), 1)[0]
 
 
-class RNNCell(Module):
+class RNNCell(_RNNCellBase):
     """One Elman RNN step, as ``torch.nn.RNNCell`` (weight_ih (H, I),
     weight_hh (H, H), bias_ih, bias_hh; nonlinearity 'tanh' or 'relu')."""
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
-        super().__init__()
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: Unknown nonlinearity: {nonlinearity}")
-        self.input_size, self.hidden_size, self.bias, self.nonlinearity = input_size, hidden_size, bias, nonlinearity
-        factory = {"device": device, "dtype": dtype}
-        self.weight_ih = Parameter(dlcore.empty(hidden_size, input_size, **factory))
-        self.weight_hh = Parameter(dlcore.empty(hidden_size, hidden_size, **factory))
-        if bias:
-            self.bias_ih = Parameter(dlcore.empty(hidden_size, **factory))
-            self.bias_hh = Parameter(dlcore.empty(hidden_size, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -stdv, stdv)
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
-        return s + ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity}")
+        return super().extra_repr() + ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity}")
 
     def forward(self, input: Tensor, hx=None):
-        if input.dim() not in (1, 2):
-            raise ValueError(f"RNNCell: Expected input to be 1D or 2D, got {input.dim()}D tensor of shape {tuple(input.shape)}")
-        unbatched = input.dim() == 1
-        x = input.unsqueeze(0) if unbatched else input
-        if hx is None:
-            h0 = dlcore.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
-        else:
-            h0 = hx.unsqueeze(0) if unbatched else hx
         mode = "RNN_RELU" if self.nonlinearity == "relu" else "RNN_TANH"
-        _, (h,) = _layer(mode, x.unsqueeze(0), [h0], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, False)
-        return h.squeeze(0) if unbatched else h
+        return self._step(mode, input, None if hx is None else (hx,), 1)[0]
