@@ -279,3 +279,95 @@ def test_rnn_cell_matches_torch(nonlinearity):
         _close(p.grad, tp[name].grad, 1e-9, name)
     with pytest.raises(ValueError):
         nn.RNN(3, 4, nonlinearity="sigmoid")
+
+
+_LSTM_PATHS_SCRIPT = r"""
+import sys
+import numpy as np
+import dlcore
+import dlcore.nn as nn
+from dlcore.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+dlcore.set_num_threads(int(sys.argv[2]))
+rng = np.random.default_rng(0)
+res = {}
+# (name, T, B, I, H, bidirectional, lengths or None)
+for name, T, B, I, H, bi, lens in [
+    ("small", 4, 3, 5, 6, False, None),        # one chunk, serial
+    ("wide", 3, 15, 8, 300, True, None),       # one chunk, gate passes split across threads
+    ("split", 5, 70, 8, 80, True, None),       # batch split into row chunks
+    ("packed", 9, 37, 6, 48, True, "var"),     # row chunks over a shrinking active prefix
+]:
+    lstm = nn.LSTM(I, H, bidirectional=bi)
+    for k, v in lstm.state_dict().items():
+        res[f"{name}_w_{k}"] = v.numpy()
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    h0 = rng.standard_normal((2 if bi else 1, B, H)).astype(np.float32)
+    c0 = rng.standard_normal((2 if bi else 1, B, H)).astype(np.float32)
+    D = 2 if bi else 1
+    go = rng.standard_normal((T, B, D * H)).astype(np.float32)
+    gh = rng.standard_normal((D, B, H)).astype(np.float32)
+    res.update({f"{name}_x": x, f"{name}_h0": h0, f"{name}_c0": c0, f"{name}_go": go, f"{name}_gh": gh})
+    xd, hd, cd = (dlcore.tensor(a) for a in (x, h0, c0))
+    for t in (xd, hd, cd):
+        t.requires_grad_(True)
+    if lens == "var":
+        L = np.sort(rng.integers(1, T + 1, B))[::-1].copy()
+        L[0] = T
+        res[f"{name}_lens"] = L
+        od, (hn, cn) = lstm(pack_padded_sequence(xd, list(L)), (hd, cd))
+        od = pad_packed_sequence(od)[0]
+        mask = (np.arange(T)[:, None] < L[None, :])[:, :, None].astype(np.float32)
+        go = go * mask
+    else:
+        od, (hn, cn) = lstm(xd, (hd, cd))
+    ((od * dlcore.tensor(go)).sum() + (hn * dlcore.tensor(gh)).sum() + (cn * dlcore.tensor(gh)).sum()).backward()
+    res[f"{name}_out"], res[f"{name}_hn"], res[f"{name}_cn"] = od.detach().numpy(), hn.detach().numpy(), cn.detach().numpy()
+    res[f"{name}_dx"], res[f"{name}_dh0"], res[f"{name}_dc0"] = xd.grad.numpy(), hd.grad.numpy(), cd.grad.numpy()
+    for k, p in lstm.named_parameters():
+        res[f"{name}_g_{k}"] = p.grad.numpy()
+np.savez(sys.argv[1], **res)
+"""
+
+
+@pytest.mark.parametrize("mode,threads", [("scalar", 1), ("avx2", 3), ("avx512", 2), ("avx512", 1)])
+def test_lstm_simd_paths_and_threads(mode, threads, tmp_path):
+    """Every instruction-set path (gate passes and micro-kernels are picked
+    per process by DLCORE_SIMD) and thread count, over every work split of
+    a layer call: one serial chunk, one chunk whose gate passes run on
+    several threads, the batch split into row chunks (equal lengths and a
+    packed batch whose active prefix shrinks across chunk boundaries)."""
+    import os
+    import subprocess
+    import sys
+
+    flags = set(open("/proc/cpuinfo").read().split()) if os.path.exists("/proc/cpuinfo") else set()
+    if mode == "avx2" and not {"avx2", "fma"} <= flags or mode == "avx512" and "avx512f" not in flags:
+        pytest.skip(f"CPU lacks {mode}")
+    path = tmp_path / "out.npz"
+    env = dict(os.environ, DLCORE_SIMD=mode)
+    proc = subprocess.run([sys.executable, "-c", _LSTM_PATHS_SCRIPT, str(path), str(threads)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = np.load(path)
+    trnn = torch.nn.utils.rnn
+    for name in ("small", "wide", "split", "packed"):
+        w = {k[len(name) + 3:]: torch.tensor(got[k]) for k in got.files if k.startswith(f"{name}_w_")}
+        I, H = w["weight_ih_l0"].shape[1], w["weight_hh_l0"].shape[1]
+        theirs = torch.nn.LSTM(I, H, bidirectional="weight_ih_l0_reverse" in w)
+        theirs.load_state_dict(w)
+        x, h0, c0 = (torch.tensor(got[f"{name}_{k}"], requires_grad=True) for k in ("x", "h0", "c0"))
+        go, gh = torch.tensor(got[f"{name}_go"]), torch.tensor(got[f"{name}_gh"])
+        if f"{name}_lens" in got.files:
+            L = got[f"{name}_lens"]
+            ot, (hnt, cnt) = theirs(trnn.pack_padded_sequence(x, torch.tensor(L)), (h0, c0))
+            ot = trnn.pad_packed_sequence(ot)[0]
+            go = go * (torch.arange(go.shape[0])[:, None] < torch.tensor(L)[None, :])[:, :, None].float()
+        else:
+            ot, (hnt, cnt) = theirs(x, (h0, c0))
+        ((ot * go).sum() + (hnt * gh).sum() + (cnt * gh).sum()).backward()
+        want = {"out": ot, "hn": hnt, "cn": cnt, "dx": x.grad, "dh0": h0.grad, "dc0": c0.grad}
+        want.update({f"g_{k}": p.grad for k, p in theirs.named_parameters()})
+        for key, v in want.items():
+            np.testing.assert_allclose(got[f"{name}_{key}"], v.detach().numpy(), rtol=2e-4, atol=5e-5,
+                                       err_msg=f"{name} {key} DLCORE_SIMD={mode} threads={threads}")

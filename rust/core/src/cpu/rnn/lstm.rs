@@ -3,7 +3,8 @@
 //! layout and the shared structure.
 
 use super::recur::Packed;
-use super::{colsum, prev_states, project, weight_grads, Gate, Seq, PAR_MIN};
+use super::{project, weight_grads_cat, Chunks, Gate, RowsMut, Seq, PAR_MIN};
+use crate::cpu::simd::axpy;
 use crate::cpu::gemm::MatRef;
 use rayon::prelude::*;
 
@@ -31,28 +32,38 @@ pub fn lstm_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], c0: &[T], w_ih: &[T], 
     // running states: every row's latest h and c (h_n, c_n at the end)
     let mut hst = h0.to_vec();
     let mut cst = c0.to_vec();
-    let rec = Packed::new(MatRef { data: w_hh, offset: 0, rs: 1, cs: h }, h, g4, sq.b);
-    let mut apack = Vec::new();
-    for s in 0..sq.t() {
-        let (o, nb) = sq.blk(sq.tpos(s));
-        let gblk = &mut gates[o * g4..(o + nb) * g4];
-        rec.mul(nb, &hst[..nb * h], true, gblk, &mut apack);
-        let (cb, hb) = (&mut cs[o * h..(o + nb) * h], &mut hs[o * h..(o + nb) * h]);
-        let (cstb, hstb) = (&mut cst[..nb * h], &mut hst[..nb * h]);
-        if nb * g4 >= PAR_MIN && nb > 1 {
-            let rp = nb.div_ceil(crate::cpu::num_threads());
-            crate::cpu::install(|| {
-                gblk.par_chunks_mut(rp * g4)
-                    .zip(cstb.par_chunks_mut(rp * h))
-                    .zip(hstb.par_chunks_mut(rp * h))
-                    .zip(cb.par_chunks_mut(rp * h))
-                    .zip(hb.par_chunks_mut(rp * h))
-                    .for_each(|((((g, c1), h1), c2), h2)| fwd_rows(h, bias, g, c1, h1, c2, h2))
-            });
-        } else {
-            fwd_rows(h, bias, gblk, cstb, hstb, cb, hb);
+    let ch = Chunks::new(sq.b, sq.t() * g4 * h);
+    let rec = Packed::new(MatRef { data: w_hh, offset: 0, rs: 1, cs: h }, h, g4, ch.per);
+    let (gp, csp, hsp) = (RowsMut::new(&mut gates, g4), RowsMut::new(&mut cs, h), RowsMut::new(&mut hs, h));
+    let (hstp, cstp) = (RowsMut::new(&mut hst, h), RowsMut::new(&mut cst, h));
+    ch.run(|r0, r1, inner| {
+        let mut apack = Vec::new();
+        for s in 0..sq.t() {
+            let (o, nb) = sq.blk(sq.tpos(s));
+            let e = r1.min(nb);
+            if e <= r0 {
+                continue;
+            }
+            // SAFETY: rows r0..e of the batch (and of this step) are this chunk's alone.
+            let (gblk, cb, hb, cstb, hstb) =
+                unsafe { (gp.rows(o + r0, o + e), csp.rows(o + r0, o + e), hsp.rows(o + r0, o + e), cstp.rows(r0, e), hstp.rows(r0, e)) };
+            rec.mul_threads(inner, e - r0, hstb, true, gblk, &mut apack);
+            let m = e - r0;
+            if inner > 1 && m * g4 >= PAR_MIN && m > 1 {
+                let rp = m.div_ceil(inner);
+                crate::cpu::install(|| {
+                    gblk.par_chunks_mut(rp * g4)
+                        .zip(cstb.par_chunks_mut(rp * h))
+                        .zip(hstb.par_chunks_mut(rp * h))
+                        .zip(cb.par_chunks_mut(rp * h))
+                        .zip(hb.par_chunks_mut(rp * h))
+                        .for_each(|((((g, c1), h1), c2), h2)| fwd_rows(h, bias, g, c1, h1, c2, h2))
+                });
+            } else {
+                fwd_rows(h, bias, gblk, cstb, hstb, cb, hb);
+            }
         }
-    }
+    });
     LstmOut { hs, h_n: hst, c_n: cst, gates, cs }
 }
 
@@ -69,6 +80,13 @@ pub struct LstmGrads<T> {
 
 /// Backward through time. `hs`, `gates`, `cs` from forward; `dhs` (rows, H)
 /// the gradient of the outputs, `dh_n`/`dc_n` (B, H) of the final states.
+///
+/// Per step (in each batch chunk, see `Chunks`): the gate-gradient pass,
+/// the bias gradient's column sum of the fresh (cache-hot) dG rows, the
+/// rows' [x | h_prev] for the weight-gradient GEMM, and one product
+/// dG · [W_hh | W_ih] giving dh_prev and dx together (so dG is not packed
+/// again by a separate dx GEMM). After the recurrence, one GEMM gives both
+/// weight gradients (`weight_grads_cat`).
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_backward<T: Gate>(
     sq: &Seq,
@@ -84,43 +102,119 @@ pub fn lstm_backward<T: Gate>(
     want_dx: bool,
 ) -> LstmGrads<T> {
     let (hs, gates, cs) = fwd;
-    let (rows, h) = (sq.rows(), sq.h);
+    let (rows, i, h) = (sq.rows(), sq.i, sq.h);
     let g4 = 4 * h;
+    let xw = i + h;
     let mut dgates = vec![T::zero(); rows * g4];
+    let mut xh = vec![T::zero(); rows * xw];
     // running gradients of every row's state; a row's stay untouched while
     // it is inactive, so they meet the row's last step (forward) or leave
     // as dh0/dc0 after its first one
     let mut dh = dh_n.to_vec();
     let mut dc = dc_n.to_vec();
-    let cprev = prev_states(sq, c0, cs);
-    // dh_prev = dG (nb × 4H) @ W_hh (4H × H)
-    let rec = Packed::new(MatRef { data: w_hh, offset: 0, rs: h, cs: 1 }, g4, h, sq.b);
-    let mut apack = Vec::new();
-    for s in (0..sq.t()).rev() {
-        let (o, nb) = sq.blk(sq.tpos(s));
-        let dg = &mut dgates[o * g4..(o + nb) * g4];
-        let ga = &gates[o * g4..(o + nb) * g4];
-        let (cb, cpb, dhb) = (&cs[o * h..(o + nb) * h], &cprev[o * h..(o + nb) * h], &dhs[o * h..(o + nb) * h]);
-        let (dcb, dhn) = (&mut dc[..nb * h], &dh[..nb * h]);
-        if nb * g4 >= PAR_MIN && nb > 1 {
-            let rp = nb.div_ceil(crate::cpu::num_threads());
-            crate::cpu::install(|| {
-                dg.par_chunks_mut(rp * g4)
-                    .zip(dcb.par_chunks_mut(rp * h))
-                    .zip(ga.par_chunks(rp * g4))
-                    .zip(cb.par_chunks(rp * h).zip(cpb.par_chunks(rp * h)))
-                    .zip(dhb.par_chunks(rp * h).zip(dhn.par_chunks(rp * h)))
-                    .for_each(|((((d1, d2), g), (c, cp)), (dho, dhn))| bwd_rows(h, d1, d2, g, c, cp, dho, dhn))
-            });
-        } else {
-            bwd_rows(h, dg, dcb, ga, cb, cpb, dhb, dhn);
+    let want_dx = want_dx && i > 0;
+    let mut dx = vec![T::zero(); if want_dx { rows * i } else { 0 }];
+    // the step product's B: W_hh (4H × H), with W_ih beside it when dx is wanted
+    let nout = if want_dx { xw } else { h };
+    let wcat: Vec<T> = if want_dx {
+        let mut v = Vec::with_capacity(g4 * xw);
+        for (rh, ri) in w_hh.chunks_exact(h).zip(w_ih.chunks_exact(i)) {
+            v.extend_from_slice(rh);
+            v.extend_from_slice(ri);
         }
-        rec.mul(nb, &*dg, false, &mut dh[..nb * h], &mut apack);
+        v
+    } else {
+        w_hh.to_vec()
+    };
+    let ch = Chunks::new(sq.b, sq.t() * g4 * nout);
+    let rec = Packed::new(MatRef { data: &wcat, offset: 0, rs: nout, cs: 1 }, g4, nout, ch.per);
+    // per-chunk partial bias gradients, summed at the end
+    let mut dbs = vec![T::zero(); ch.n * g4];
+    {
+        let (dgp, xhp, dxp) = (RowsMut::new(&mut dgates, g4), RowsMut::new(&mut xh, xw), RowsMut::new(&mut dx, i.max(1)));
+        let (dhp, dcp, dbp) = (RowsMut::new(&mut dh, h), RowsMut::new(&mut dc, h), RowsMut::new(&mut dbs, g4));
+        let per = ch.per;
+        ch.run(|r0, r1, inner| {
+            let mut apack = Vec::new();
+            let mut scratch = Vec::new();
+            // SAFETY: chunk r0 / per owns its row of partial sums.
+            let db = unsafe { dbp.rows(r0 / per, r0 / per + 1) };
+            for s in (0..sq.t()).rev() {
+                let tp = sq.tpos(s);
+                let (o, nb) = sq.blk(tp);
+                let e = r1.min(nb);
+                if e <= r0 {
+                    continue;
+                }
+                let m = e - r0;
+                // rows below `keep` continue a previous step (its c, h are
+                // their c_prev, h_prev); the others start from c0, h0
+                let prev = sq.prev(tp);
+                let keep = prev.map_or(0, |q| sq.bs[q].min(nb)).clamp(r0, e);
+                let qo = prev.map_or(0, |q| sq.off[q]);
+                // SAFETY: rows r0..e of the batch (and of this step) are this chunk's alone.
+                let (dg, dcb, dhn, xhb) = unsafe { (dgp.rows(o + r0, o + e), dcp.rows(r0, e), dhp.rows(r0, e), xhp.rows(o + r0, o + e)) };
+                let ga = &gates[(o + r0) * g4..(o + e) * g4];
+                let (cb, dhb) = (&cs[(o + r0) * h..(o + e) * h], &dhs[(o + r0) * h..(o + e) * h]);
+                let k = keep - r0;
+                let (cp1, cp2) = (&cs[(qo + r0) * h..(qo + keep) * h], &c0[keep * h..e * h]);
+                let (dg1, dg2) = dg.split_at_mut(k * g4);
+                let (dc1, dc2) = dcb.split_at_mut(k * h);
+                let (ga1, ga2) = ga.split_at(k * g4);
+                let (cb1, cb2) = cb.split_at(k * h);
+                let (dho1, dho2) = dhb.split_at(k * h);
+                let (dhn1, dhn2) = dhn.split_at(k * h);
+                bwd_pass(inner, h, dg1, dc1, ga1, cb1, cp1, dho1, dhn1);
+                bwd_pass(inner, h, dg2, dc2, ga2, cb2, cp2, dho2, dhn2);
+                for r in dg.chunks_exact(g4) {
+                    axpy(db, T::one(), r);
+                }
+                for (j, xr) in xhb.chunks_exact_mut(xw).enumerate() {
+                    let r = r0 + j;
+                    xr[..i].copy_from_slice(&x[(o + r) * i..(o + r + 1) * i]);
+                    let hp = if r < keep { &hs[(qo + r) * h..(qo + r + 1) * h] } else { &h0[r * h..(r + 1) * h] };
+                    xr[i..].copy_from_slice(hp);
+                }
+                if want_dx {
+                    scratch.resize(m * xw, T::zero());
+                    rec.mul_threads(inner, m, dg, false, &mut scratch, &mut apack);
+                    // SAFETY: as above.
+                    let dxb = unsafe { dxp.rows(o + r0, o + e) };
+                    for ((sr, dhr), dxr) in scratch.chunks_exact(xw).zip(dhn.chunks_exact_mut(h)).zip(dxb.chunks_exact_mut(i)) {
+                        dhr.copy_from_slice(&sr[..h]);
+                        dxr.copy_from_slice(&sr[h..]);
+                    }
+                } else {
+                    rec.mul_threads(inner, m, dg, false, dhn, &mut apack);
+                }
+            }
+        });
     }
-    let hprev = prev_states(sq, h0, hs);
-    let (dx, dw_ih, dw_hh) = weight_grads(sq, g4, x, w_ih, &dgates, &dgates, &hprev, want_dx);
-    let db = colsum(&dgates, g4);
-    LstmGrads { dx, dh0: dh, dc0: dc, dw_ih, dw_hh, db }
+    let (dw_ih, dw_hh) = weight_grads_cat(rows, g4, i, h, &dgates, &xh);
+    let mut db = vec![T::zero(); g4];
+    for p in dbs.chunks_exact(g4) {
+        axpy(&mut db, T::one(), p);
+    }
+    LstmGrads { dx: want_dx.then_some(dx), dh0: dh, dc0: dc, dw_ih, dw_hh, db }
+}
+
+/// `bwd_rows` over a block of rows, split across `inner` threads when big.
+#[allow(clippy::too_many_arguments)]
+fn bwd_pass<T: Gate>(inner: usize, h: usize, dg: &mut [T], dc: &mut [T], ga: &[T], c: &[T], cp: &[T], dho: &[T], dhn: &[T]) {
+    let m = dc.len() / h;
+    if inner > 1 && m * 4 * h >= PAR_MIN && m > 1 {
+        let (rp, g4) = (m.div_ceil(inner), 4 * h);
+        crate::cpu::install(|| {
+            dg.par_chunks_mut(rp * g4)
+                .zip(dc.par_chunks_mut(rp * h))
+                .zip(ga.par_chunks(rp * g4))
+                .zip(c.par_chunks(rp * h).zip(cp.par_chunks(rp * h)))
+                .zip(dho.par_chunks(rp * h).zip(dhn.par_chunks(rp * h)))
+                .for_each(|((((d1, d2), g), (c, cp)), (dho, dhn))| bwd_rows(h, d1, d2, g, c, cp, dho, dhn))
+        });
+    } else if m > 0 {
+        bwd_rows(h, dg, dc, ga, c, cp, dho, dhn);
+    }
 }
 
 crate::cpu::simd::multiversion! {

@@ -64,6 +64,12 @@ impl<T: GemmElem> Packed<T> {
     /// `c = a · B + (accumulate ? c : 0)` for the first `m` rows: `a` is m×k
     /// row-major, `c` m×n row-major. `apack` is reusable scratch.
     pub fn mul(&self, m: usize, a: &[T], accumulate: bool, c: &mut [T], apack: &mut Vec<T>) {
+        self.mul_threads(crate::cpu::num_threads(), m, a, accumulate, c, apack)
+    }
+
+    /// `mul` on at most `threads` threads (1: on the calling thread, e.g.
+    /// inside one batch chunk of a layer that is split by rows).
+    pub fn mul_threads(&self, threads: usize, m: usize, a: &[T], accumulate: bool, c: &mut [T], apack: &mut Vec<T>) {
         let (k, n) = (self.k, self.n);
         assert!(a.len() >= m * k && c.len() >= m * n, "recur: operand too short");
         if m == 0 || n == 0 {
@@ -84,7 +90,7 @@ impl<T: GemmElem> Packed<T> {
             pack_a(&am, m, s * mr, 0, k, mr, dst, self.kern.transpose);
         }
         let bslivers = n.div_ceil(nr);
-        let threads = crate::cpu::num_threads().min(useful_threads(m, n, k)).min(bslivers).max(1);
+        let threads = threads.min(useful_threads(m, n, k)).min(bslivers).max(1);
         let cp = CPtr(c.as_mut_ptr());
         let ap: &[T] = apack;
         let run = |j0: usize, j1: usize| {
