@@ -3,7 +3,7 @@
 //! layout and the shared structure.
 
 use super::recur::Packed;
-use super::{project, weight_grads_cat, Chunks, Gate, RowsMut, Seq, PAR_MIN};
+use super::{cat_cols, weight_grads_cat, Chunks, Fresh, Gate, RowsMut, Seq, PAR_MIN};
 use crate::cpu::simd::axpy;
 use crate::cpu::gemm::MatRef;
 use rayon::prelude::*;
@@ -21,34 +21,45 @@ pub struct LstmOut<T> {
 
 /// Forward. `x` (rows, I), `h0`/`c0` (B, H), `w_ih` (4H, I), `w_hh` (4H, H),
 /// `bias` (4H) = b_ih + b_hh (or zeros) — all contiguous row-major.
+///
+/// Per step (in each batch chunk, see `Chunks`) one product
+/// `[x_t | h_prev] · [W_ih | W_hh]ᵀ` gives the gates, then the fused gate
+/// pass: the input projection rides in the step's product (no separate
+/// GEMM writing every gate to memory for the step to read back and add to),
+/// and each step writes its rows of the saved buffers once.
 pub fn lstm_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], c0: &[T], w_ih: &[T], w_hh: &[T], bias: &[T]) -> LstmOut<T> {
     let (rows, i, h) = (sq.rows(), sq.i, sq.h);
-    let g4 = 4 * h;
-    let mut gates = project(rows, g4, i, x, w_ih);
+    let (g4, k) = (4 * h, i + h);
     // room for h_n and c_n after the outputs (the ops layer appends them)
-    let mut hs = Vec::with_capacity((rows + 2 * sq.b) * h);
-    hs.resize(rows * h, T::zero());
-    let mut cs = vec![T::zero(); rows * h];
+    let (gates, cs, hs) = (Fresh::new(rows, g4, 0), Fresh::new(rows, h, 0), Fresh::new(rows, h, 2 * sq.b * h));
     // running states: every row's latest h and c (h_n, c_n at the end)
     let mut hst = h0.to_vec();
     let mut cst = c0.to_vec();
-    let ch = Chunks::new(sq.b, sq.t() * g4 * h);
-    let rec = Packed::new(MatRef { data: w_hh, offset: 0, rs: 1, cs: h }, h, g4, ch.per);
-    let (gp, csp, hsp) = (RowsMut::new(&mut gates, g4), RowsMut::new(&mut cs, h), RowsMut::new(&mut hs, h));
+    let ch = Chunks::new(sq.b, sq.t() * g4 * k);
+    // B (k × 4H): B(p, j) = [W_ih | W_hh][j, p]
+    let wc = cat_cols(w_ih, i, w_hh, h);
+    let rec = Packed::new(MatRef { data: &wc, offset: 0, rs: 1, cs: k }, k, g4, ch.per);
     let (hstp, cstp) = (RowsMut::new(&mut hst, h), RowsMut::new(&mut cst, h));
     ch.run(|r0, r1, inner| {
-        let mut apack = Vec::new();
+        let (mut apack, mut a) = (Vec::new(), Vec::new());
         for s in 0..sq.t() {
             let (o, nb) = sq.blk(sq.tpos(s));
             let e = r1.min(nb);
             if e <= r0 {
                 continue;
             }
-            // SAFETY: rows r0..e of the batch (and of this step) are this chunk's alone.
-            let (gblk, cb, hb, cstb, hstb) =
-                unsafe { (gp.rows(o + r0, o + e), csp.rows(o + r0, o + e), hsp.rows(o + r0, o + e), cstp.rows(r0, e), hstp.rows(r0, e)) };
-            rec.mul_threads(inner, e - r0, hstb, true, gblk, &mut apack);
             let m = e - r0;
+            // SAFETY: rows r0..e of the batch (and of this step) are this chunk's alone.
+            let (gblk, cb, hb, cstb, hstb) = unsafe { (gates.rows(o + r0, o + e), cs.rows(o + r0, o + e), hs.rows(o + r0, o + e), cstp.rows(r0, e), hstp.rows(r0, e)) };
+            a.clear();
+            for (xr, hr) in x[(o + r0) * i..(o + e) * i].chunks_exact(i.max(1)).zip(hstb.chunks_exact(h)) {
+                a.extend_from_slice(&xr[..i]);
+                a.extend_from_slice(hr);
+            }
+            if i == 0 {
+                a.extend_from_slice(hstb);
+            }
+            rec.mul_threads(inner, m, &a, false, gblk, &mut apack);
             if inner > 1 && m * g4 >= PAR_MIN && m > 1 {
                 let rp = m.div_ceil(inner);
                 crate::cpu::install(|| {
@@ -64,7 +75,7 @@ pub fn lstm_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], c0: &[T], w_ih: &[T], 
             }
         }
     });
-    LstmOut { hs, h_n: hst, c_n: cst, gates, cs }
+    LstmOut { hs: hs.finish(), h_n: hst, c_n: cst, gates: gates.finish(), cs: cs.finish() }
 }
 
 /// Gradients of one layer-direction.
@@ -84,7 +95,7 @@ pub struct LstmGrads<T> {
 /// Per step (in each batch chunk, see `Chunks`): the gate-gradient pass,
 /// the bias gradient's column sum of the fresh (cache-hot) dG rows, the
 /// rows' [x | h_prev] for the weight-gradient GEMM, and one product
-/// dG · [W_hh | W_ih] giving dh_prev and dx together (so dG is not packed
+/// dG · [W_ih | W_hh] giving dx and dh_prev together (so dG is not packed
 /// again by a separate dx GEMM). After the recurrence, one GEMM gives both
 /// weight gradients (`weight_grads_cat`).
 #[allow(clippy::too_many_arguments)]
@@ -105,33 +116,23 @@ pub fn lstm_backward<T: Gate>(
     let (rows, i, h) = (sq.rows(), sq.i, sq.h);
     let g4 = 4 * h;
     let xw = i + h;
-    let mut dgates = vec![T::zero(); rows * g4];
-    let mut xh = vec![T::zero(); rows * xw];
+    let (dgates, xh) = (Fresh::new(rows, g4, 0), Fresh::new(rows, xw, 0));
     // running gradients of every row's state; a row's stay untouched while
     // it is inactive, so they meet the row's last step (forward) or leave
     // as dh0/dc0 after its first one
     let mut dh = dh_n.to_vec();
     let mut dc = dc_n.to_vec();
-    let want_dx = want_dx && i > 0;
-    let mut dx = vec![T::zero(); if want_dx { rows * i } else { 0 }];
-    // the step product's B: W_hh (4H × H), with W_ih beside it when dx is wanted
+    // (input_size 0: dx is empty, and the products leave W_ih out)
+    let (empty_dx, want_dx) = (want_dx && i == 0, want_dx && i > 0);
+    let dx = Fresh::new(if want_dx { rows } else { 0 }, i, 0);
+    // the step product's B: W_hh (4H × H), with W_ih before it when dx is wanted
     let nout = if want_dx { xw } else { h };
-    let wcat: Vec<T> = if want_dx {
-        let mut v = Vec::with_capacity(g4 * xw);
-        for (rh, ri) in w_hh.chunks_exact(h).zip(w_ih.chunks_exact(i)) {
-            v.extend_from_slice(rh);
-            v.extend_from_slice(ri);
-        }
-        v
-    } else {
-        w_hh.to_vec()
-    };
+    let wcat = if want_dx { cat_cols(w_ih, i, w_hh, h) } else { w_hh.to_vec() };
     let ch = Chunks::new(sq.b, sq.t() * g4 * nout);
     let rec = Packed::new(MatRef { data: &wcat, offset: 0, rs: nout, cs: 1 }, g4, nout, ch.per);
     // per-chunk partial bias gradients, summed at the end
     let mut dbs = vec![T::zero(); ch.n * g4];
     {
-        let (dgp, xhp, dxp) = (RowsMut::new(&mut dgates, g4), RowsMut::new(&mut xh, xw), RowsMut::new(&mut dx, i.max(1)));
         let (dhp, dcp, dbp) = (RowsMut::new(&mut dh, h), RowsMut::new(&mut dc, h), RowsMut::new(&mut dbs, g4));
         let per = ch.per;
         ch.run(|r0, r1, inner| {
@@ -153,7 +154,7 @@ pub fn lstm_backward<T: Gate>(
                 let keep = prev.map_or(0, |q| sq.bs[q].min(nb)).clamp(r0, e);
                 let qo = prev.map_or(0, |q| sq.off[q]);
                 // SAFETY: rows r0..e of the batch (and of this step) are this chunk's alone.
-                let (dg, dcb, dhn, xhb) = unsafe { (dgp.rows(o + r0, o + e), dcp.rows(r0, e), dhp.rows(r0, e), xhp.rows(o + r0, o + e)) };
+                let (dg, dcb, dhn, xhb) = unsafe { (dgates.rows(o + r0, o + e), dcp.rows(r0, e), dhp.rows(r0, e), xh.rows(o + r0, o + e)) };
                 let ga = &gates[(o + r0) * g4..(o + e) * g4];
                 let (cb, dhb) = (&cs[(o + r0) * h..(o + e) * h], &dhs[(o + r0) * h..(o + e) * h]);
                 let k = keep - r0;
@@ -179,10 +180,10 @@ pub fn lstm_backward<T: Gate>(
                     scratch.resize(m * xw, T::zero());
                     rec.mul_threads(inner, m, dg, false, &mut scratch, &mut apack);
                     // SAFETY: as above.
-                    let dxb = unsafe { dxp.rows(o + r0, o + e) };
+                    let dxb = unsafe { dx.rows(o + r0, o + e) };
                     for ((sr, dhr), dxr) in scratch.chunks_exact(xw).zip(dhn.chunks_exact_mut(h)).zip(dxb.chunks_exact_mut(i)) {
-                        dhr.copy_from_slice(&sr[..h]);
-                        dxr.copy_from_slice(&sr[h..]);
+                        dxr.copy_from_slice(&sr[..i]);
+                        dhr.copy_from_slice(&sr[i..]);
                     }
                 } else {
                     rec.mul_threads(inner, m, dg, false, dhn, &mut apack);
@@ -190,12 +191,14 @@ pub fn lstm_backward<T: Gate>(
             }
         });
     }
+    let (dgates, xh) = (dgates.finish(), xh.finish());
     let (dw_ih, dw_hh) = weight_grads_cat(rows, g4, i, h, &dgates, &xh);
     let mut db = vec![T::zero(); g4];
     for p in dbs.chunks_exact(g4) {
         axpy(&mut db, T::one(), p);
     }
-    LstmGrads { dx: want_dx.then_some(dx), dh0: dh, dc0: dc, dw_ih, dw_hh, db }
+    let dx = if want_dx { Some(dx.finish()) } else { empty_dx.then(Vec::new) };
+    LstmGrads { dx, dh0: dh, dc0: dc, dw_ih, dw_hh, db }
 }
 
 /// `bwd_rows` over a block of rows, split across `inner` threads when big.

@@ -293,6 +293,76 @@ pub fn weight_grads<T: Gate>(
     (dx, dw_ih, dw_hh)
 }
 
+/// A (rows × w) buffer that the chunks of [`Chunks::run`] fill, each only
+/// its own rows and every row exactly once, without a zero-filling pass
+/// over the whole buffer first: a `vec![0; n]` of the LSTM's 26 MB gate
+/// buffers is a serial memset (the glibc tuning keeps such blocks on the
+/// heap, so calloc must clear them) plus a second trip to memory when the
+/// kernel writes the rows later. Here each row block is zeroed just before
+/// its kernel writes it, while its lines are in cache anyway.
+pub(crate) struct Fresh<T> {
+    v: Vec<T>,
+    ptr: *mut T,
+    rows: usize,
+    w: usize,
+    given: std::sync::atomic::AtomicUsize,
+}
+
+// SAFETY: rows are only reached through `rows`, whose callers promise
+// disjoint ranges across threads; `v` itself is untouched until `finish`.
+unsafe impl<T: Send> Send for Fresh<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Fresh<T> {}
+
+impl<T: Float> Fresh<T> {
+    /// Room for `extra` more values after the rows (appended by the caller).
+    pub fn new(rows: usize, w: usize, extra: usize) -> Fresh<T> {
+        let mut v = Vec::with_capacity(rows * w + extra);
+        let ptr = v.as_mut_ptr();
+        Fresh { v, ptr, rows, w, given: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// Rows r0..r1, zeroed.
+    ///
+    /// # Safety
+    /// Each row is asked for once, so no two live slices overlap.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn rows(&self, r0: usize, r1: usize) -> &mut [T] {
+        assert!(r0 <= r1 && r1 <= self.rows, "rnn: rows {r0}..{r1} outside {}", self.rows);
+        self.given.fetch_add(r1 - r0, std::sync::atomic::Ordering::Relaxed);
+        let n = (r1 - r0) * self.w;
+        // SAFETY: inside the allocation (capacity >= rows·w, checked range);
+        // exclusive by the caller's promise. Written as MaybeUninit first, so
+        // the &mut [T] below only ever sees initialised values.
+        unsafe {
+            let p = self.ptr.add(r0 * self.w);
+            std::slice::from_raw_parts_mut(p.cast::<std::mem::MaybeUninit<T>>(), n).fill(std::mem::MaybeUninit::new(T::zero()));
+            std::slice::from_raw_parts_mut(p, n)
+        }
+    }
+
+    /// The buffer, once every row has been handed out (else a bug: panics,
+    /// without ever exposing the unwritten rows).
+    pub fn finish(mut self) -> Vec<T> {
+        let given = *self.given.get_mut();
+        assert_eq!(given, self.rows, "rnn: {given} of {} rows written", self.rows);
+        // SAFETY: every row was handed out once by `rows`, which initialised it.
+        unsafe { self.v.set_len(self.rows * self.w) };
+        self.v
+    }
+}
+
+/// `[a | b]` row by row: a (n × ka) and b (n × kb) side by side (n × (ka+kb)).
+pub fn cat_cols<T: Float>(a: &[T], ka: usize, b: &[T], kb: usize) -> Vec<T> {
+    let n = if ka > 0 { a.len() / ka } else { b.len() / kb.max(1) };
+    let mut v = Vec::with_capacity(n * (ka + kb));
+    for r in 0..n {
+        v.extend_from_slice(&a[r * ka..(r + 1) * ka]);
+        v.extend_from_slice(&b[r * kb..(r + 1) * kb]);
+    }
+    v
+}
+
 /// dW_ih and dW_hh as one GEMM, `[dW_ih | dW_hh]` (g × (i+h)) =
 /// dGᵀ · `xh`, where `xh` (rows × (i+h)) holds each row's input and
 /// previous hidden state side by side (the backward pass writes it): dG,
