@@ -38,9 +38,9 @@ pub fn lstm_forward<T: Gate>(sq: &Seq, x: &[T], h0: &[T], c0: &[T], w_ih: &[T], 
     let ch = Chunks::new(sq.b, sq.t() * g4 * k);
     // B (k × 4H): B(p, j) = [W_ih | W_hh][j, p]
     let wc = cat_cols(w_ih, i, w_hh, h);
-    let rec = Packed::new(MatRef { data: &wc, offset: 0, rs: 1, cs: k }, k, g4, ch.per);
+    let rec = Packed::new(MatRef { data: &wc, offset: 0, rs: 1, cs: k }, k, g4, ch.max_rows());
     let (hstp, cstp) = (RowsMut::new(&mut hst, h), RowsMut::new(&mut cst, h));
-    ch.run(|r0, r1, inner| {
+    ch.run(|_, r0, r1, inner| {
         let (mut apack, mut a) = (Vec::new(), Vec::new());
         for s in 0..sq.t() {
             let (o, nb) = sq.blk(sq.tpos(s));
@@ -129,17 +129,16 @@ pub fn lstm_backward<T: Gate>(
     let nout = if want_dx { xw } else { h };
     let wcat = if want_dx { cat_cols(w_ih, i, w_hh, h) } else { w_hh.to_vec() };
     let ch = Chunks::new(sq.b, sq.t() * g4 * nout);
-    let rec = Packed::new(MatRef { data: &wcat, offset: 0, rs: nout, cs: 1 }, g4, nout, ch.per);
+    let rec = Packed::new(MatRef { data: &wcat, offset: 0, rs: nout, cs: 1 }, g4, nout, ch.max_rows());
     // per-chunk partial bias gradients, summed at the end
     let mut dbs = vec![T::zero(); ch.n * g4];
     {
         let (dhp, dcp, dbp) = (RowsMut::new(&mut dh, h), RowsMut::new(&mut dc, h), RowsMut::new(&mut dbs, g4));
-        let per = ch.per;
-        ch.run(|r0, r1, inner| {
+        ch.run(|c, r0, r1, inner| {
             let mut apack = Vec::new();
             let mut scratch = Vec::new();
-            // SAFETY: chunk r0 / per owns its row of partial sums.
-            let db = unsafe { dbp.rows(r0 / per, r0 / per + 1) };
+            // SAFETY: chunk c owns its row of partial sums.
+            let db = unsafe { dbp.rows(c, c + 1) };
             for s in (0..sq.t()).rev() {
                 let tp = sq.tpos(s);
                 let (o, nb) = sq.blk(tp);

@@ -12,14 +12,23 @@
 //! * forward: the input projection of every row is one GEMM
 //!   (`x @ W_ihᵀ`); then per step one recurrent product on the
 //!   `bs[tp]` active rows (`h_prev @ W_hhᵀ`, W_hh packed once per call, see
-//!   `recur.rs`) and one fused gate pass (which adds the biases). A running state buffer (B, H) holds
-//!   every row's latest hidden (and cell) state, so rows that have finished
+//!   `recur.rs`) and one fused gate pass (which adds the biases). A running
+//!   state buffer (B, H) holds every row's latest hidden (and cell) state,
+//!   so rows that have finished
 //!   keep their own last state: at the end it is h_n (c_n), and a reverse
 //!   direction starts each sequence from h0 at its own last step.
 //! * backward: per step (in reverse processing order) one fused pass turning
 //!   dh (and dc) into pre-activation gate gradients and one recurrent product
 //!   for dh_prev, again on the active rows only; then the weight and input
 //!   gradients are big GEMMs over all rows (`weight_grads`).
+//!
+//! The LSTM (the layer issue 5 measures) goes further (`lstm.rs`): the batch
+//! is split into row chunks that each run the whole recurrence on their own
+//! rows, without a barrier between steps ([`Chunks`]); the input projection
+//! rides in each step's product (`[x_t | h_prev] · [W_ih | W_hh]ᵀ`) and so
+//! does dx backward (`dG · [W_ih | W_hh]`); the weight gradients are one GEMM
+//! over `[x | h_prev]` (`weight_grads_cat`); the big buffers are written row
+//! block by row block without a zero-fill pass first ([`Fresh`]).
 //!
 //! Gates are ordered as PyTorch's (i, f, g, o for LSTM; r, z, n for GRU),
 //! each H wide, so one row's gate block is G·H contiguous values.
@@ -76,10 +85,10 @@ pub(crate) const PAR_MIN: usize = 1 << 14;
 /// Fewest batch rows a chunk of [`Chunks`] gets (one 8-row micro-kernel tile).
 pub const MIN_ROWS: usize = 8;
 
-/// How a layer call splits its batch across threads: `n` chunks of `per`
-/// rows (the last may be shorter), each running the whole recurrence on its
-/// own rows, with `inner` threads inside each chunk's products and gate
-/// passes.
+/// How a layer call splits its batch across threads: `n` chunks of
+/// consecutive rows (sizes differing by at most one, each at least
+/// [`MIN_ROWS`] when n > 1), each running the whole recurrence on its own
+/// rows, with `inner` threads inside each chunk's products and gate passes.
 ///
 /// Why by rows: the batch rows of a recurrence never interact, so the chunks
 /// run every step without synchronising. Splitting each step's product by
@@ -90,7 +99,6 @@ pub const MIN_ROWS: usize = 8;
 #[derive(Clone, Copy, Debug)]
 pub struct Chunks {
     pub n: usize,
-    pub per: usize,
     pub b: usize,
     pub inner: usize,
 }
@@ -105,18 +113,28 @@ impl Chunks {
     pub fn with_threads(threads: usize, b: usize, work: usize) -> Chunks {
         let by_work = b.saturating_mul(work) / crate::cpu::gemm::MNK_PER_THREAD;
         let n = threads.min(b / MIN_ROWS).min(by_work).max(1);
-        let per = b.div_ceil(n).max(1);
-        let n = b.div_ceil(per).max(1);
-        Chunks { n, per, b, inner: if n == 1 { threads } else { 1 } }
+        Chunks { n, b, inner: if n == 1 { threads } else { 1 } }
     }
 
-    /// Runs `f(r0, r1, inner)` for every chunk of rows r0..r1, in parallel.
-    pub fn run(&self, f: impl Fn(usize, usize, usize) + Sync) {
+    /// Rows r0..r1 of chunk `c`.
+    pub fn bounds(&self, c: usize) -> (usize, usize) {
+        (c * self.b / self.n, (c + 1) * self.b / self.n)
+    }
+
+    /// The most rows a chunk has (what the step products' tiles are picked for).
+    pub fn max_rows(&self) -> usize {
+        self.b.div_ceil(self.n)
+    }
+
+    /// Runs `f(c, r0, r1, inner)` for every chunk c of rows r0..r1, in parallel.
+    pub fn run(&self, f: impl Fn(usize, usize, usize, usize) + Sync) {
         if self.n == 1 {
-            return f(0, self.b, self.inner);
+            return f(0, 0, self.b, self.inner);
         }
-        let (per, b) = (self.per, self.b);
-        crate::cpu::gemm::team::Par::new(self.n).run(self.n, |c| f(c * per, ((c + 1) * per).min(b), 1));
+        crate::cpu::gemm::team::Par::new(self.n).run(self.n, |c| {
+            let (r0, r1) = self.bounds(c);
+            f(c, r0, r1, 1)
+        });
     }
 }
 

@@ -88,3 +88,47 @@ fn packed_lstm_matches_single_sequences() {
         }
     }
 }
+
+/// The chunks partition the batch: every row in exactly one chunk, at most
+/// `threads` chunks, none below MIN_ROWS rows when split, one chunk (with
+/// all threads inside it) when the batch or the work is small.
+#[test]
+fn chunks_partition_the_batch() {
+    for threads in 1..5 {
+        for b in 1..100 {
+            for work in [1, 1 << 12, 1 << 24] {
+                let c = Chunks::with_threads(threads, b, work);
+                assert!(c.n >= 1 && c.n <= threads, "{c:?}");
+                assert_eq!(c.inner, if c.n == 1 { threads } else { 1 });
+                let mut seen = vec![0; b];
+                for k in 0..c.n {
+                    let (r0, r1) = c.bounds(k);
+                    assert!(r1 - r0 <= c.max_rows(), "{c:?}");
+                    assert!(c.n == 1 || r1 - r0 >= MIN_ROWS, "{c:?}");
+                    seen[r0..r1].iter_mut().for_each(|s| *s += 1);
+                }
+                assert!(seen.iter().all(|&s| s == 1), "{c:?}");
+                if b < 2 * MIN_ROWS || work == 1 {
+                    assert_eq!(c.n, 1, "{c:?}");
+                }
+            }
+        }
+    }
+}
+
+/// `Fresh` hands out zeroed rows and refuses to finish with rows unwritten.
+#[test]
+fn fresh_buffer_rows() {
+    let f = Fresh::<f64>::new(4, 3, 6);
+    // SAFETY: disjoint rows, each once.
+    let (a, b) = unsafe { (f.rows(0, 1), f.rows(1, 4)) };
+    assert!(a.iter().chain(b.iter()).all(|&v| v == 0.0));
+    a[2] = 1.0;
+    b[8] = 2.0;
+    let v = f.finish();
+    assert_eq!((v.len(), v.capacity() >= 18, v[2], v[11]), (12, true, 1.0, 2.0));
+    let g = Fresh::<f32>::new(2, 2, 0);
+    // SAFETY: one row, once.
+    unsafe { g.rows(0, 1) };
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.finish())).is_err());
+}
