@@ -4,8 +4,8 @@
 
 use super::recur::Packed;
 use super::{cat_cols, weight_grads_cat, Chunks, Fresh, Gate, RowsMut, Seq, PAR_MIN};
-use crate::cpu::simd::axpy;
 use crate::cpu::gemm::MatRef;
+use crate::cpu::simd::axpy;
 use rayon::prelude::*;
 
 /// Forward results: `hs` (rows, H) the outputs, `h_n`/`c_n` (B, H) each

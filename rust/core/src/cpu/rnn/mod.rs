@@ -156,7 +156,7 @@ unsafe impl<T: Send> Sync for RowsMut<'_, T> {}
 
 impl<'a, T> RowsMut<'a, T> {
     pub fn new(v: &'a mut [T], w: usize) -> Self {
-        let rows = if w == 0 { 0 } else { v.len() / w };
+        let rows = v.len().checked_div(w).unwrap_or(0);
         RowsMut { ptr: v.as_mut_ptr(), rows, w, _p: std::marker::PhantomData }
     }
 
@@ -372,7 +372,7 @@ impl<T: Float> Fresh<T> {
 
 /// `[a | b]` row by row: a (n × ka) and b (n × kb) side by side (n × (ka+kb)).
 pub fn cat_cols<T: Float>(a: &[T], ka: usize, b: &[T], kb: usize) -> Vec<T> {
-    let n = if ka > 0 { a.len() / ka } else { b.len() / kb.max(1) };
+    let n = a.len().checked_div(ka).unwrap_or_else(|| b.len().checked_div(kb).unwrap_or(0));
     let mut v = Vec::with_capacity(n * (ka + kb));
     for r in 0..n {
         v.extend_from_slice(&a[r * ka..(r + 1) * ka]);
