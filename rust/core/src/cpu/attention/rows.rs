@@ -1,9 +1,9 @@
 //! The per-tile element passes between the tile products: mask, causal
-//! limit, online-softmax update (forward) and `p`, `ds` (backward), each one
-//! pass over the score rows. Compiled per instruction set (the wheel
+//! limit, online-softmax update (forward, down the columns of a transposed
+//! tile) and `p`, `ds` (backward, along rows of key slivers). Compiled per instruction set (the wheel
 //! targets baseline x86-64, so otherwise the exp polynomial would run 4
-//! lanes wide on SSE2); reductions keep 16 independent partial results so
-//! they vectorise without fast-math.
+//! lanes wide on SSE2); every reduction is lane-wise (one partial result
+//! per query), so it vectorises without fast-math.
 
 use super::AttnFloat;
 
@@ -42,67 +42,73 @@ fn add_mask<T: AttnFloat>(row: &mut [T], t: &TileRows<T>, r: usize) {
     }
 }
 
-#[inline(always)]
-fn max16<T: AttnFloat>(x: &[T]) -> T {
-    let mut acc = [T::NEG_INF; 16];
-    let chunks = x.chunks_exact(16);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for k in 0..16 {
-            acc[k] = if c[k] > acc[k] { c[k] } else { acc[k] };
-        }
-    }
-    tail.iter()
-        .chain(&acc)
-        .fold(T::NEG_INF, |a, &v| if v > a { v } else { a })
+/// One NR-query sliver of a transposed forward score tile: `nk` rows (keys)
+/// of `w` lanes (queries), as the score product wrote it.
+#[derive(Clone, Copy)]
+pub struct ColTile<'a, T> {
+    pub nk: usize,
+    pub w: usize,
+    /// Lanes that are real query rows (the rest is padding, never read back).
+    pub nq: usize,
+    /// The additive mask from (this sliver's query 0, the tile's key 0) and
+    /// its row stride (a query's keys are contiguous: read with stride here).
+    pub mask: Option<(&'a [T], usize)>,
+    /// Causal: key row p hides lanes `..p + c` (c = first key − first query).
+    pub causal: Option<isize>,
 }
 
-/// `x ← exp(x − m)`, returning Σ x.
-#[inline(always)]
-fn exp_sum<T: AttnFloat>(x: &mut [T], m: T) -> T {
-    let mut acc = [T::zero(); 16];
-    let mut chunks = x.chunks_exact_mut(16);
-    for c in &mut chunks {
-        for k in 0..16 {
-            let e = (c[k] - m).exp_fast();
-            c[k] = e;
-            acc[k] = acc[k] + e;
-        }
-    }
-    let mut s = acc.iter().fold(T::zero(), |a, &v| a + v);
-    for v in chunks.into_remainder() {
-        *v = (*v - m).exp_fast();
-        s = s + *v;
-    }
-    s
-}
+/// Widest sliver the column pass keeps state for (NR is 32 or less).
+const MAXW: usize = 64;
 
 multiversion! {
-    /// Online-softmax step for one (query block, key tile): scores `s`
-    /// become probabilities relative to the new running max `m` (keys the
-    /// causal limit hides become exact zeros), the running sum `l` and the
-    /// output rows `o` (stride `ldo`) are rescaled by `exp(m_old − m_new)`.
-    pub fn softmax_tile<T: AttnFloat>(s: &mut [T], t: TileRows<'_, T>, m: &mut [T], l: &mut [T], o: &mut [T], ldo: usize) {
-        for r in 0..t.nq {
-            let row = &mut s[r * t.ld..r * t.ld + t.nk];
-            let vis = t.visible(r);
-            row[vis..].fill(T::zero());
-            let row = &mut row[..vis];
-            add_mask(row, &t, r);
-            let mn = {
-                let mt = max16(row);
-                if mt > m[r] { mt } else { m[r] }
-            };
-            if mn == T::NEG_INF {
-                row.fill(T::zero()); // every key so far masked out
-                continue;
+    /// Online-softmax step on one transposed sliver: the scores `s` (nk × w)
+    /// become probabilities relative to each query's new running max `m`
+    /// (hidden keys give exact zeros), the running sums `l` and the `orows`
+    /// rows of the output columns `o` (stride `ldo`, Oᵀ) are rescaled by
+    /// `exp(m_old − m_new)`. Every reduction runs down the rows, lane-wise,
+    /// so it vectorises with no horizontal step.
+    pub fn softmax_cols<T: AttnFloat>(s: &mut [T], t: ColTile<'_, T>, m: &mut [T], l: &mut [T], o: &mut [T], ldo: usize, orows: usize) {
+        let w = t.w;
+        assert!(w <= MAXW && s.len() >= t.nk * w && m.len() >= w && l.len() >= w);
+        let mut mx = [T::NEG_INF; MAXW];
+        for (p, row) in s[..t.nk * w].chunks_exact_mut(w).enumerate() {
+            if let Some((mk, ms)) = t.mask {
+                for (lane, x) in row[..t.nq].iter_mut().enumerate() {
+                    *x = *x + mk[lane * ms + p];
+                }
             }
-            let alpha = (m[r] - mn).exp();
-            if alpha != T::one() {
-                o[r * ldo..(r + 1) * ldo].iter_mut().for_each(|a| *a = *a * alpha);
+            if let Some(c) = t.causal {
+                let h = (p as isize + c).clamp(0, w as isize) as usize;
+                row[..h].fill(T::NEG_INF);
             }
-            l[r] = l[r] * alpha + exp_sum(row, mn);
-            m[r] = mn;
+            for (a, &x) in mx[..w].iter_mut().zip(row.iter()) {
+                *a = if x > *a { x } else { *a };
+            }
+        }
+        // The new max, 0 where a query has seen only −∞ (so exp gives 0, not NaN).
+        let (mut mu, mut alpha) = ([T::zero(); MAXW], [T::zero(); MAXW]);
+        for lane in 0..w {
+            let mn = if mx[lane] > m[lane] { mx[lane] } else { m[lane] };
+            mu[lane] = if mn == T::NEG_INF { T::zero() } else { mn };
+            alpha[lane] = (m[lane] - mu[lane]).exp_fast();
+            m[lane] = mn;
+        }
+        let mut sum = [T::zero(); MAXW];
+        for row in s[..t.nk * w].chunks_exact_mut(w) {
+            for ((x, a), &u) in row.iter_mut().zip(sum[..w].iter_mut()).zip(mu[..w].iter()) {
+                let e = (*x - u).exp_fast();
+                // exp_fast(−∞) is ~1e-38, not 0: hidden keys must add nothing
+                *x = if *x == T::NEG_INF { T::zero() } else { e };
+                *a = *a + *x;
+            }
+        }
+        for lane in 0..w {
+            l[lane] = l[lane] * alpha[lane] + sum[lane];
+        }
+        for r in 0..orows {
+            for (y, &a) in o[r * ldo..r * ldo + w].iter_mut().zip(alpha[..w].iter()) {
+                *y = *y * a;
+            }
         }
     }
 }
