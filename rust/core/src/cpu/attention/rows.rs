@@ -57,8 +57,70 @@ pub struct ColTile<'a, T> {
     pub causal: Option<isize>,
 }
 
-/// Widest sliver the column pass keeps state for (NR is 32 or less).
-const MAXW: usize = 64;
+/// Lanes `g0 .. g0 + G` of a transposed sliver (see `softmax_cols`). `G`
+/// is a constant so the per-lane state (max, sum, alpha) stays in
+/// registers: with the runtime width the compiler kept it on the stack and
+/// spent most of the pass on masked store/reload pairs.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn cols<T: AttnFloat, const G: usize>(
+    s: &mut [T],
+    t: &ColTile<'_, T>,
+    g0: usize,
+    m: &mut [T],
+    l: &mut [T],
+    o: &mut [T],
+    ldo: usize,
+    orows: usize,
+) {
+    let w = t.w;
+    let mut mx = [T::NEG_INF; G];
+    for p in 0..t.nk {
+        let row: &mut [T; G] = (&mut s[p * w + g0..p * w + g0 + G]).try_into().expect("G lanes");
+        if let Some((mk, ms)) = t.mask {
+            for (lane, x) in row.iter_mut().enumerate().take(t.nq.saturating_sub(g0)) {
+                *x = *x + mk[(g0 + lane) * ms + p];
+            }
+        }
+        if let Some(c) = t.causal {
+            let h = (p as isize + c - g0 as isize).clamp(0, G as isize) as usize;
+            row[..h].fill(T::NEG_INF);
+        }
+        for k in 0..G {
+            mx[k] = if row[k] > mx[k] { row[k] } else { mx[k] };
+        }
+    }
+    // The new max, 0 where a query has seen only −∞ (so exp gives 0, not NaN).
+    let (mut mu, mut alpha) = ([T::zero(); G], [T::zero(); G]);
+    for k in 0..G {
+        let mo = m[g0 + k];
+        let mn = if mx[k] > mo { mx[k] } else { mo };
+        mu[k] = if mn == T::NEG_INF { T::zero() } else { mn };
+        alpha[k] = (mo - mu[k]).exp_fast();
+        m[g0 + k] = mn;
+    }
+    let mut sum = [T::zero(); G];
+    for p in 0..t.nk {
+        let row: &mut [T; G] = (&mut s[p * w + g0..p * w + g0 + G]).try_into().expect("G lanes");
+        for k in 0..G {
+            let x = row[k];
+            let e = (x - mu[k]).exp_fast();
+            // exp_fast(−∞) is ~1e-38, not 0: hidden keys must add nothing
+            let e = if x == T::NEG_INF { T::zero() } else { e };
+            row[k] = e;
+            sum[k] = sum[k] + e;
+        }
+    }
+    for k in 0..G {
+        l[g0 + k] = l[g0 + k] * alpha[k] + sum[k];
+    }
+    for r in 0..orows {
+        let y: &mut [T; G] = (&mut o[r * ldo + g0..r * ldo + g0 + G]).try_into().expect("G lanes");
+        for k in 0..G {
+            y[k] = y[k] * alpha[k];
+        }
+    }
+}
 
 multiversion! {
     /// Online-softmax step on one transposed sliver: the scores `s` (nk × w)
@@ -68,46 +130,15 @@ multiversion! {
     /// `exp(m_old − m_new)`. Every reduction runs down the rows, lane-wise,
     /// so it vectorises with no horizontal step.
     pub fn softmax_cols<T: AttnFloat>(s: &mut [T], t: ColTile<'_, T>, m: &mut [T], l: &mut [T], o: &mut [T], ldo: usize, orows: usize) {
-        let w = t.w;
-        assert!(w <= MAXW && s.len() >= t.nk * w && m.len() >= w && l.len() >= w);
-        let mut mx = [T::NEG_INF; MAXW];
-        for (p, row) in s[..t.nk * w].chunks_exact_mut(w).enumerate() {
-            if let Some((mk, ms)) = t.mask {
-                for (lane, x) in row[..t.nq].iter_mut().enumerate() {
-                    *x = *x + mk[lane * ms + p];
-                }
-            }
-            if let Some(c) = t.causal {
-                let h = (p as isize + c).clamp(0, w as isize) as usize;
-                row[..h].fill(T::NEG_INF);
-            }
-            for (a, &x) in mx[..w].iter_mut().zip(row.iter()) {
-                *a = if x > *a { x } else { *a };
-            }
-        }
-        // The new max, 0 where a query has seen only −∞ (so exp gives 0, not NaN).
-        let (mut mu, mut alpha) = ([T::zero(); MAXW], [T::zero(); MAXW]);
-        for lane in 0..w {
-            let mn = if mx[lane] > m[lane] { mx[lane] } else { m[lane] };
-            mu[lane] = if mn == T::NEG_INF { T::zero() } else { mn };
-            alpha[lane] = (m[lane] - mu[lane]).exp_fast();
-            m[lane] = mn;
-        }
-        let mut sum = [T::zero(); MAXW];
-        for row in s[..t.nk * w].chunks_exact_mut(w) {
-            for ((x, a), &u) in row.iter_mut().zip(sum[..w].iter_mut()).zip(mu[..w].iter()) {
-                let e = (*x - u).exp_fast();
-                // exp_fast(−∞) is ~1e-38, not 0: hidden keys must add nothing
-                *x = if *x == T::NEG_INF { T::zero() } else { e };
-                *a = *a + *x;
-            }
-        }
-        for lane in 0..w {
-            l[lane] = l[lane] * alpha[lane] + sum[lane];
-        }
-        for r in 0..orows {
-            for (y, &a) in o[r * ldo..r * ldo + w].iter_mut().zip(alpha[..w].iter()) {
-                *y = *y * a;
+        // lane groups of a constant width dividing NR (32, 16, 12, 8 in the kernel table)
+        let g = [32, 16, 8, 4].into_iter().find(|g| t.w % g == 0).unwrap_or(1);
+        for g0 in (0..t.w).step_by(g) {
+            match g {
+                32 => cols::<T, 32>(s, &t, g0, m, l, o, ldo, orows),
+                16 => cols::<T, 16>(s, &t, g0, m, l, o, ldo, orows),
+                8 => cols::<T, 8>(s, &t, g0, m, l, o, ldo, orows),
+                4 => cols::<T, 4>(s, &t, g0, m, l, o, ldo, orows),
+                _ => cols::<T, 1>(s, &t, g0, m, l, o, ldo, orows),
             }
         }
     }
