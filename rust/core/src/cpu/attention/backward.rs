@@ -10,7 +10,7 @@
 
 use super::packed::{gemm_packed, Panel, Plan};
 use super::rows::p_ds_tile;
-use super::{AttnFloat, Inputs};
+use super::{log2e, AttnFloat, Inputs};
 use crate::cpu::gemm::kernel::GemmElem;
 use crate::cpu::gemm::pack::pack_sliver;
 use rayon::prelude::*;
@@ -111,7 +111,8 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
         for js in 0..t.nk.div_ceil(nr) {
             let (j, jb) = (t.j0 + js * nr, (t.j0 + js * nr) / nr);
             let (ps, dss) = (&mut sc.p[js * bq * nr..], &mut sc.ds[js * bq * nr..]);
-            gemm_packed(&p.kern, ms, 1, sh.e, pn.qa.at(ia, 0), pn.kt.at(jb, 0), scale, T::zero(), ps, nr);
+            let s2 = scale * log2e::<T>(); // scores in log2 units, as the forward's
+            gemm_packed(&p.kern, ms, 1, sh.e, pn.qa.at(ia, 0), pn.kt.at(jb, 0), s2, T::zero(), ps, nr);
             gemm_packed(&p.kern, ms, 1, sh.ev, pn.doa.at(ia, 0), pn.vt.at(jb, 0), T::one(), T::zero(), dss, nr);
             let rows = self.x.tile_rows(t.b, t.i0, t.nq, j, nr.min(t.j0 + t.nk - j), nr);
             let (lse, dv) = (&self.lse[r0..r0 + t.nq], &self.dvec[r0..r0 + t.nq]);

@@ -8,7 +8,7 @@
 
 use super::packed::{gemm_packed, pack_into, Panel, Plan};
 use super::rows::{softmax_cols, ColTile};
-use super::{AttnFloat, Inputs};
+use super::{ln2, log2e, AttnFloat, Inputs};
 use crate::cpu::gemm::kernel::GemmElem;
 use rayon::prelude::*;
 
@@ -84,7 +84,8 @@ pub(super) fn forward_block<T: AttnFloat + GemmElem>(
     sc.ot.fill(T::zero());
     sc.m.fill(T::NEG_INF);
     sc.l.fill(T::zero());
-    let scale = T::from_f64(x.sh.scale);
+    // scores in log2 units: softmax_cols takes 2^x
+    let scale = T::from_f64(x.sh.scale) * log2e::<T>();
     let kend = x.key_end(i0 + nq - 1); // causal: later key tiles are fully masked
     for j0 in (0..kend).step_by(bk) {
         let nk = (j0 + bk).min(kend) - j0;
@@ -136,7 +137,7 @@ pub(super) fn forward_block<T: AttnFloat + GemmElem>(
         for (d, y) in out[r * ev..(r + 1) * ev].iter_mut().enumerate() {
             *y = sc.ot[d * bq + r] * inv;
         }
-        lse[r] = sc.m[r] + sc.l[r].ln();
+        lse[r] = sc.m[r] * ln2::<T>() + sc.l[r].ln();
     }
 }
 

@@ -5,7 +5,7 @@
 //! lanes wide on SSE2); every reduction is lane-wise (one partial result
 //! per query), so it vectorises without fast-math.
 
-use super::AttnFloat;
+use super::{log2e, AttnFloat};
 
 use crate::cpu::simd::multiversion;
 
@@ -35,10 +35,10 @@ impl<T> TileRows<'_, T> {
 #[inline(always)]
 fn add_mask<T: AttnFloat>(row: &mut [T], t: &TileRows<T>, r: usize) {
     if let Some((m, ms)) = t.mask {
-        let n = row.len();
+        let (n, k) = (row.len(), log2e::<T>()); // scores are in log2 units
         row.iter_mut()
             .zip(&m[r * ms..r * ms + n])
-            .for_each(|(x, &mv)| *x = *x + mv);
+            .for_each(|(x, &mv)| *x = *x + mv * k);
     }
 }
 
@@ -63,7 +63,7 @@ pub struct ColTile<'a, T> {
 /// spent most of the pass on masked store/reload pairs.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn cols<T: AttnFloat, const G: usize>(
+fn cols<T: AttnFloat, const G: usize, const HID: bool>(
     s: &mut [T],
     t: &ColTile<'_, T>,
     g0: usize,
@@ -78,8 +78,9 @@ fn cols<T: AttnFloat, const G: usize>(
     for p in 0..t.nk {
         let row: &mut [T; G] = (&mut s[p * w + g0..p * w + g0 + G]).try_into().expect("G lanes");
         if let Some((mk, ms)) = t.mask {
+            let k = log2e::<T>(); // scores are in log2 units
             for (lane, x) in row.iter_mut().enumerate().take(t.nq.saturating_sub(g0)) {
-                *x = *x + mk[(g0 + lane) * ms + p];
+                *x = *x + mk[(g0 + lane) * ms + p] * k;
             }
         }
         if let Some(c) = t.causal {
@@ -96,7 +97,7 @@ fn cols<T: AttnFloat, const G: usize>(
         let mo = m[g0 + k];
         let mn = if mx[k] > mo { mx[k] } else { mo };
         mu[k] = if mn == T::NEG_INF { T::zero() } else { mn };
-        alpha[k] = (mo - mu[k]).exp_fast();
+        alpha[k] = (mo - mu[k]).exp2_fast();
         m[g0 + k] = mn;
     }
     let mut sum = [T::zero(); G];
@@ -104,9 +105,10 @@ fn cols<T: AttnFloat, const G: usize>(
         let row: &mut [T; G] = (&mut s[p * w + g0..p * w + g0 + G]).try_into().expect("G lanes");
         for k in 0..G {
             let x = row[k];
-            let e = (x - mu[k]).exp_fast();
-            // exp_fast(−∞) is ~1e-38, not 0: hidden keys must add nothing
-            let e = if x == T::NEG_INF { T::zero() } else { e };
+            let e = (x - mu[k]).exp2_fast();
+            // exp2_fast(−∞) is ~1e-38, not 0: hidden keys must add nothing
+            // (only tiles with a mask or causal limit can hold −∞)
+            let e = if HID && x == T::NEG_INF { T::zero() } else { e };
             row[k] = e;
             sum[k] = sum[k] + e;
         }
@@ -123,29 +125,34 @@ fn cols<T: AttnFloat, const G: usize>(
 }
 
 multiversion! {
-    /// Online-softmax step on one transposed sliver: the scores `s` (nk × w)
+    /// Online-softmax step on one transposed sliver: the scores `s` (nk × w,
+    /// in log2 units: scale·log2(e) folded into the score product)
     /// become probabilities relative to each query's new running max `m`
     /// (hidden keys give exact zeros), the running sums `l` and the `orows`
     /// rows of the output columns `o` (stride `ldo`, Oᵀ) are rescaled by
-    /// `exp(m_old − m_new)`. Every reduction runs down the rows, lane-wise,
+    /// `2^(m_old − m_new)`. Every reduction runs down the rows, lane-wise,
     /// so it vectorises with no horizontal step.
     pub fn softmax_cols<T: AttnFloat>(s: &mut [T], t: ColTile<'_, T>, m: &mut [T], l: &mut [T], o: &mut [T], ldo: usize, orows: usize) {
         // lane groups of a constant width dividing NR (32, 16, 12, 8 in the kernel table)
         let g = [32, 16, 8, 4].into_iter().find(|g| t.w % g == 0).unwrap_or(1);
+        let hid = t.mask.is_some() || t.causal.is_some();
         for g0 in (0..t.w).step_by(g) {
-            match g {
-                32 => cols::<T, 32>(s, &t, g0, m, l, o, ldo, orows),
-                16 => cols::<T, 16>(s, &t, g0, m, l, o, ldo, orows),
-                8 => cols::<T, 8>(s, &t, g0, m, l, o, ldo, orows),
-                4 => cols::<T, 4>(s, &t, g0, m, l, o, ldo, orows),
-                _ => cols::<T, 1>(s, &t, g0, m, l, o, ldo, orows),
+            match (g, hid) {
+                (32, false) => cols::<T, 32, false>(s, &t, g0, m, l, o, ldo, orows),
+                (32, true) => cols::<T, 32, true>(s, &t, g0, m, l, o, ldo, orows),
+                (16, false) => cols::<T, 16, false>(s, &t, g0, m, l, o, ldo, orows),
+                (16, true) => cols::<T, 16, true>(s, &t, g0, m, l, o, ldo, orows),
+                (8, _) => cols::<T, 8, true>(s, &t, g0, m, l, o, ldo, orows),
+                (4, _) => cols::<T, 4, true>(s, &t, g0, m, l, o, ldo, orows),
+                _ => cols::<T, 1, true>(s, &t, g0, m, l, o, ldo, orows),
             }
         }
     }
 }
 
 multiversion! {
-    /// Backward for one tile: scores `p` become `exp(s − lse)` and `ds`
+    /// Backward for one tile: scores `p` (log2 units, as the forward's)
+    /// become `2^(s − lse·log2 e)` and `ds`
     /// (holding dO·Vᵀ) becomes `p·(ds − D)·scale`; hidden keys give zeros.
     pub fn p_ds_tile<T: AttnFloat>(p: &mut [T], ds: &mut [T], t: TileRows<'_, T>, lse: &[T], dvec: &[T], scale: T) {
         for r in 0..t.nq {
@@ -155,9 +162,9 @@ multiversion! {
             drow[vis..].fill(T::zero());
             let (row, drow) = (&mut row[..vis], &mut drow[..vis]);
             add_mask(row, &t, r);
-            let (ls, d) = (lse[r], dvec[r]);
+            let (ls, d) = (lse[r] * log2e::<T>(), dvec[r]);
             for (x, dx) in row.iter_mut().zip(drow.iter_mut()) {
-                let e = (*x - ls).exp_fast();
+                let e = (*x - ls).exp2_fast();
                 *x = e;
                 *dx = e * (*dx - d) * scale;
             }
