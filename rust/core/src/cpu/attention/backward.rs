@@ -100,6 +100,16 @@ pub(super) struct Bwd<'a, T> {
 }
 
 impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
+    /// Causal: the first row of tile `t` (rounded down to a sliver of MR)
+    /// that sees key `j`; the rows above it are neither computed nor read.
+    fn first_row(&self, t: Tile, j: usize) -> usize {
+        if self.x.sh.causal {
+            j.saturating_sub(t.i0) / self.p.mr() * self.p.mr()
+        } else {
+            0
+        }
+    }
+
     /// P and dS of one tile into the scratch, one NR-key sliver at a time.
     fn p_ds(&self, pn: &BwdPanels<T>, t: Tile, sc: &mut Scratch<T>) {
         let (p, sh) = (&self.p, self.x.sh);
@@ -110,48 +120,61 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
         let r0 = t.b * sh.l + t.i0;
         for js in 0..t.nk.div_ceil(nr) {
             let (j, jb) = (t.j0 + js * nr, (t.j0 + js * nr) / nr);
-            let (ps, dss) = (&mut sc.p[js * bq * nr..], &mut sc.ds[js * bq * nr..]);
+            let f = self.first_row(t, j);
+            if f >= t.nq {
+                continue;
+            }
+            let o = js * bq * nr + f * nr;
+            let (ps, dss) = (&mut sc.p[o..], &mut sc.ds[o..]);
+            let (ms, ia) = (ms - f / mr, ia + f / mr);
             let s2 = scale * log2e::<T>(); // scores in log2 units, as the forward's
             gemm_packed(&p.kern, ms, 1, sh.e, pn.qa.at(ia, 0), pn.kt.at(jb, 0), s2, T::zero(), ps, nr);
             gemm_packed(&p.kern, ms, 1, sh.ev, pn.doa.at(ia, 0), pn.vt.at(jb, 0), T::one(), T::zero(), dss, nr);
-            let rows = self.x.tile_rows(t.b, t.i0, t.nq, j, nr.min(t.j0 + t.nk - j), nr);
-            let (lse, dv) = (&self.lse[r0..r0 + t.nq], &self.dvec[r0..r0 + t.nq]);
+            let rows = self.x.tile_rows(t.b, t.i0 + f, t.nq - f, j, nr.min(t.j0 + t.nk - j), nr);
+            let (lse, dv) = (&self.lse[r0 + f..r0 + t.nq], &self.dvec[r0 + f..r0 + t.nq]);
             p_ds_tile(ps, dss, rows, lse, dv, scale);
         }
     }
 
     /// `dVᵀ += dOᵀ·P`, `dKᵀ += Qᵀ·dS` into the key block's accumulators
-    /// (padded dims × BK, row-major), P and dS read as the B panels they are.
+    /// (padded dims × BK, row-major), P and dS read as the B panels they are,
+    /// one key sliver at a time from its first computed row.
     fn dk_dv(&self, pn: &BwdPanels<T>, t: Tile, sc: &mut Scratch<T>) {
         let p = &self.p;
         let (nr, bq, bk) = (p.nr(), p.bq, p.bk);
-        let ns = t.nk.div_ceil(nr);
         let (ke, kv) = (&p.ke, &p.kv);
         let (ev, e) = (self.x.sh.ev, self.x.sh.e);
-        gemm_packed(
-            kv,
-            ev.div_ceil(kv.mr),
-            ns,
-            t.nq,
-            pn.dot.at(0, t.i0),
-            (&sc.p, bq * nr),
-            T::one(),
-            T::one(),
-            &mut sc.dvt,
-            bk,
-        );
-        gemm_packed(
-            ke,
-            e.div_ceil(ke.mr),
-            ns,
-            t.nq,
-            pn.qt.at(0, t.i0),
-            (&sc.ds, bq * nr),
-            T::one(),
-            T::one(),
-            &mut sc.dkt,
-            bk,
-        );
+        for js in 0..t.nk.div_ceil(nr) {
+            let f = self.first_row(t, t.j0 + js * nr);
+            if f >= t.nq {
+                continue;
+            }
+            let o = js * bq * nr + f * nr;
+            gemm_packed(
+                kv,
+                ev.div_ceil(kv.mr),
+                1,
+                t.nq - f,
+                pn.dot.at(0, t.i0 + f),
+                (&sc.p[o..], bq * nr),
+                T::one(),
+                T::one(),
+                &mut sc.dvt[js * nr..],
+                bk,
+            );
+            gemm_packed(
+                ke,
+                e.div_ceil(ke.mr),
+                1,
+                t.nq - f,
+                pn.qt.at(0, t.i0 + f),
+                (&sc.ds[o..], bq * nr),
+                T::one(),
+                T::one(),
+                &mut sc.dkt[js * nr..],
+                bk,
+            );
+        }
     }
 
     /// `dQ += dS·K` into rows `dq` (the tile's rows, stride Ep).
@@ -159,29 +182,41 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
         let (p, kn) = (&self.p, &self.p.kern);
         let (mr, nr, bq) = (p.mr(), p.nr(), p.bq);
         let ep = self.x.sh.e.next_multiple_of(nr);
+        let causal = self.x.sh.causal;
         // dS as A: MR query rows per sliver, depth nk; each NR-key sliver
         // of dS is a row-major (rows × NR) block: a transposed pack per piece.
+        // Causal: row sliver r reads only the keys its last row sees (the
+        // key slivers `p_ds` computed for it).
         let ms = t.nq.div_ceil(mr);
+        let depth = |r: usize| {
+            if causal {
+                t.nk.min((t.i0 + (r + 1) * mr).saturating_sub(t.j0))
+            } else {
+                t.nk
+            }
+        };
         for r in 0..ms {
             let valid = mr.min(t.nq - r * mr);
-            for js in 0..t.nk.div_ceil(nr) {
-                let kd = nr.min(t.nk - js * nr);
+            let kc = depth(r);
+            for js in 0..kc.div_ceil(nr) {
+                let kd = nr.min(kc - js * nr);
                 let d = &mut sc.a[r * t.nk * mr + js * nr * mr..][..kd * mr];
                 pack_sliver(&sc.ds, js * bq * nr + r * mr * nr, nr, 1, valid, mr, kd, d, kn.transpose);
             }
         }
-        gemm_packed(
-            kn,
-            ms,
-            ep / nr,
-            t.nk,
-            (&sc.a, t.nk * mr),
-            pn.kb.at(0, t.j0),
-            T::one(),
-            T::one(),
-            dq,
-            ep,
-        );
+        let kb = pn.kb.at(0, t.j0);
+        if !causal {
+            let a = (&sc.a[..], t.nk * mr);
+            gemm_packed(kn, ms, ep / nr, t.nk, a, kb, T::one(), T::one(), dq, ep);
+            return;
+        }
+        for r in 0..ms {
+            let kc = depth(r);
+            if kc > 0 {
+                let a = (&sc.a[r * t.nk * mr..], t.nk * mr);
+                gemm_packed(kn, 1, ep / nr, kc, a, kb, T::one(), T::one(), &mut dq[r * mr * ep..], ep);
+            }
+        }
     }
 
     /// First query block that sees key `j0` (causal: queries before it see none).

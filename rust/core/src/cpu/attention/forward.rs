@@ -91,6 +91,12 @@ pub(super) fn forward_block<T: AttnFloat + GemmElem>(
         let nk = (j0 + bk).min(kend) - j0;
         for js in 0..nqs {
             let q0 = i0 + js * nr;
+            // causal: this sliver's last query sees keys up to q0 + NR − 1,
+            // so on the diagonal the sliver's products stop there
+            let nk = if x.sh.causal { nk.min((q0 + nr).saturating_sub(j0)) } else { nk };
+            if nk == 0 {
+                continue;
+            }
             let st = &mut sc.s[js * bk * nr..];
             gemm_packed(
                 kern,
@@ -117,19 +123,19 @@ pub(super) fn forward_block<T: AttnFloat + GemmElem>(
             };
             let (m, lsum) = (&mut sc.m[js * nr..], &mut sc.l[js * nr..]);
             softmax_cols(st, t, m, lsum, &mut sc.ot[js * nr..], bq, ev);
+            gemm_packed(
+                &p.kv,
+                evv / mv,
+                1,
+                nk,
+                pn.vt.at(0, j0),
+                (&sc.s[js * bk * nr..], bk * nr),
+                T::one(),
+                T::one(),
+                &mut sc.ot[js * nr..],
+                bq,
+            );
         }
-        gemm_packed(
-            &p.kv,
-            evv / mv,
-            nqs,
-            nk,
-            pn.vt.at(0, j0),
-            (&sc.s, bk * nr),
-            T::one(),
-            T::one(),
-            &mut sc.ot,
-            bq,
-        );
     }
     for r in 0..nq {
         // l = 0 (a fully masked row) gives NaN, as torch's materialised softmax.
