@@ -6,10 +6,13 @@
 //!
 //! * `forward.rs` / `backward.rs`: the kernels. Tiles of 96 query rows ×
 //!   96 keys; every product runs on the GEMM micro-kernel over operands
-//!   packed once per head (`packed.rs`), with the mask, causal limit,
-//!   exp and row sums fused into one pass per tile (`rows.rs`). Under
-//!   `causal` (top-left aligned, key j visible to query i iff j ≤ i, as
-//!   torch) fully hidden tiles are skipped.
+//!   packed once per head (`packed.rs`); score tiles are written by the
+//!   micro-kernel one NR-wide sliver at a time with row stride NR, which is
+//!   the B-panel layout of the next product, so P (and in the backward dS
+//!   for dKᵀ) is never repacked. Mask, causal limit, 2^x and sums run in
+//!   one pass per sliver (`rows.rs`). Under `causal` (top-left aligned,
+//!   key j visible to query i iff j ≤ i, as torch) fully hidden tiles are
+//!   skipped and diagonal tiles trimmed to the slivers that see keys.
 //! * `blis.rs`: the first version (one BLIS GEMM call per tile product),
 //!   kept as the reference the kernels are tested against.
 //!

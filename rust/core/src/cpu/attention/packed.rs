@@ -4,8 +4,9 @@
 //! tiles (depth d = 64, 96×96 tiles) that packing cost about as much as the
 //! multiply-adds. Here every operand is packed once — K, V, Q, dO once per
 //! head, in every orientation a product needs — and each tile product calls
-//! the GEMM's register-tiled micro-kernel directly on those panels. Only
-//! the probabilities P and dS, new per tile, are packed per tile.
+//! the GEMM's register-tiled micro-kernel directly on those panels. The
+//! score tiles come out of the micro-kernel already in panel layout (see
+//! forward.rs / backward.rs); only dS is packed per tile (for dQ).
 //!
 //! Layout (the micro-kernel's, `gemm/kernel.rs`): `w`-lane slivers; element
 //! (lane l of sliver s, depth p) at `data[s·stride + p·w + l]` with
