@@ -128,9 +128,33 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
             let (ps, dss) = (&mut sc.p[o..], &mut sc.ds[o..]);
             let (ms, ia) = (ms - f / mr, ia + f / mr);
             let s2 = scale * log2e::<T>(); // scores in log2 units, as the forward's
-            gemm_packed(&p.kern, ms, 1, sh.e, pn.qa.at(ia, 0), pn.kt.at(jb, 0), s2, T::zero(), ps, nr);
-            gemm_packed(&p.kern, ms, 1, sh.ev, pn.doa.at(ia, 0), pn.vt.at(jb, 0), T::one(), T::zero(), dss, nr);
-            let rows = self.x.tile_rows(t.b, t.i0 + f, t.nq - f, j, nr.min(t.j0 + t.nk - j), nr);
+            gemm_packed(
+                &p.kern,
+                ms,
+                1,
+                sh.e,
+                pn.qa.at(ia, 0),
+                pn.kt.at(jb, 0),
+                s2,
+                T::zero(),
+                ps,
+                nr,
+            );
+            gemm_packed(
+                &p.kern,
+                ms,
+                1,
+                sh.ev,
+                pn.doa.at(ia, 0),
+                pn.vt.at(jb, 0),
+                T::one(),
+                T::zero(),
+                dss,
+                nr,
+            );
+            let rows = self
+                .x
+                .tile_rows(t.b, t.i0 + f, t.nq - f, j, nr.min(t.j0 + t.nk - j), nr);
             let (lse, dv) = (&self.lse[r0 + f..r0 + t.nq], &self.dvec[r0 + f..r0 + t.nq]);
             p_ds_tile(ps, dss, rows, lse, dv, scale);
         }
@@ -201,7 +225,17 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
             for js in 0..kc.div_ceil(nr) {
                 let kd = nr.min(kc - js * nr);
                 let d = &mut sc.a[r * t.nk * mr + js * nr * mr..][..kd * mr];
-                pack_sliver(&sc.ds, js * bq * nr + r * mr * nr, nr, 1, valid, mr, kd, d, kn.transpose);
+                pack_sliver(
+                    &sc.ds,
+                    js * bq * nr + r * mr * nr,
+                    nr,
+                    1,
+                    valid,
+                    mr,
+                    kd,
+                    d,
+                    kn.transpose,
+                );
             }
         }
         let kb = pn.kb.at(0, t.j0);
@@ -214,7 +248,18 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
             let kc = depth(r);
             if kc > 0 {
                 let a = (&sc.a[r * t.nk * mr..], t.nk * mr);
-                gemm_packed(kn, 1, ep / nr, kc, a, kb, T::one(), T::one(), &mut dq[r * mr * ep..], ep);
+                gemm_packed(
+                    kn,
+                    1,
+                    ep / nr,
+                    kc,
+                    a,
+                    kb,
+                    T::one(),
+                    T::one(),
+                    &mut dq[r * mr * ep..],
+                    ep,
+                );
             }
         }
     }

@@ -33,7 +33,8 @@ impl<T: AttnFloat + GemmElem> FwdPanels<T> {
     pub fn fill(&mut self, p: &Plan<T>, x: &Inputs<T>, b: usize) {
         let (s, e, ev) = (x.sh.s, x.sh.e, x.sh.ev);
         self.k.fill(&p.kern, x.k, b * s * e, e, 1, s, e, p.mr());
-        self.vt.fill(&p.kern, x.v, b * s * ev, 1, ev, ev, s, p.kv.mr);
+        self.vt
+            .fill(&p.kern, x.v, b * s * ev, 1, ev, ev, s, p.kv.mr);
     }
 }
 
@@ -93,7 +94,11 @@ pub(super) fn forward_block<T: AttnFloat + GemmElem>(
             let q0 = i0 + js * nr;
             // causal: this sliver's last query sees keys up to q0 + NR − 1,
             // so on the diagonal the sliver's products stop there
-            let nk = if x.sh.causal { nk.min((q0 + nr).saturating_sub(j0)) } else { nk };
+            let nk = if x.sh.causal {
+                nk.min((q0 + nr).saturating_sub(j0))
+            } else {
+                nk
+            };
             if nk == 0 {
                 continue;
             }

@@ -76,7 +76,9 @@ fn cols<T: AttnFloat, const G: usize, const HID: bool>(
     let w = t.w;
     let mut mx = [T::NEG_INF; G];
     for p in 0..t.nk {
-        let row: &mut [T; G] = (&mut s[p * w + g0..p * w + g0 + G]).try_into().expect("G lanes");
+        let row: &mut [T; G] = (&mut s[p * w + g0..p * w + g0 + G])
+            .try_into()
+            .expect("G lanes");
         if let Some((mk, ms)) = t.mask {
             let k = log2e::<T>(); // scores are in log2 units
             for (lane, x) in row.iter_mut().enumerate().take(t.nq.saturating_sub(g0)) {
@@ -102,7 +104,9 @@ fn cols<T: AttnFloat, const G: usize, const HID: bool>(
     }
     let mut sum = [T::zero(); G];
     for p in 0..t.nk {
-        let row: &mut [T; G] = (&mut s[p * w + g0..p * w + g0 + G]).try_into().expect("G lanes");
+        let row: &mut [T; G] = (&mut s[p * w + g0..p * w + g0 + G])
+            .try_into()
+            .expect("G lanes");
         for k in 0..G {
             let x = row[k];
             let e = (x - mu[k]).exp2_fast();
@@ -117,7 +121,9 @@ fn cols<T: AttnFloat, const G: usize, const HID: bool>(
         l[g0 + k] = l[g0 + k] * alpha[k] + sum[k];
     }
     for r in 0..orows {
-        let y: &mut [T; G] = (&mut o[r * ldo + g0..r * ldo + g0 + G]).try_into().expect("G lanes");
+        let y: &mut [T; G] = (&mut o[r * ldo + g0..r * ldo + g0 + G])
+            .try_into()
+            .expect("G lanes");
         for k in 0..G {
             y[k] = y[k] * alpha[k];
         }
@@ -134,7 +140,7 @@ multiversion! {
     /// so it vectorises with no horizontal step.
     pub fn softmax_cols<T: AttnFloat>(s: &mut [T], t: ColTile<'_, T>, m: &mut [T], l: &mut [T], o: &mut [T], ldo: usize, orows: usize) {
         // lane groups of a constant width dividing NR (32, 16, 12, 8 in the kernel table)
-        let g = [32, 16, 8, 4].into_iter().find(|g| t.w % g == 0).unwrap_or(1);
+        let g = [32, 16, 8, 4].into_iter().find(|g| t.w.is_multiple_of(*g)).unwrap_or(1);
         let hid = t.mask.is_some() || t.causal.is_some();
         for g0 in (0..t.w).step_by(g) {
             match (g, hid) {
