@@ -81,13 +81,18 @@ import dlcore.nn.functional as F
 dlcore.set_num_threads(int(sys.argv[2]))
 rng = np.random.default_rng(0)
 res = {}
-for name, (b, h, l, s, d, causal) in {"few": (1, 1, 161, 203, 19, True), "many": (2, 4, 100, 100, 64, False)}.items():
-    q, k, v, g = (rng.standard_normal(sh).astype(np.float32) for sh in [(b, h, l, d), (b, h, s, d), (b, h, s, d), (b, h, l, d)])
+# f64 runs on kernels of other widths (NR 16, 8, 12: every lane-group width
+# of the column softmax); "masked" reads a float mask column-wise per head
+cases = {"few": (1, 1, 161, 203, 19, True, "float32", False), "many": (2, 4, 100, 100, 64, False, "float32", False),
+         "f64": (1, 3, 130, 111, 20, True, "float64", False), "masked": (2, 2, 140, 150, 24, False, "float32", True)}
+for name, (b, h, l, s, d, causal, dt, masked) in cases.items():
+    q, k, v, g = (rng.standard_normal(sh).astype(dt) for sh in [(b, h, l, d), (b, h, s, d), (b, h, s, d), (b, h, l, d)])
+    mask = rng.standard_normal((b, h, l, s)).astype(dt) if masked else None
     ts = [dlcore.tensor(x, requires_grad=True) for x in (q, k, v)]
-    out = F.scaled_dot_product_attention(*ts, is_causal=causal)
+    out = F.scaled_dot_product_attention(*ts, attn_mask=None if mask is None else dlcore.tensor(mask), is_causal=causal)
     out.backward(dlcore.tensor(g))
     res.update({name + "_out": out.detach().numpy(), **{f"{name}_d{n}": t.grad.numpy() for n, t in zip("qkv", ts)}})
-    res.update({f"{name}_in_{i}": x for i, x in enumerate((q, k, v, g))})
+    res.update({f"{name}_in_{i}": x for i, x in enumerate((q, k, v, g) + ((mask,) if masked else ()))})
 np.savez(sys.argv[1], **res)
 """
 
@@ -111,11 +116,12 @@ def test_sdpa_simd_paths_and_threads(mode, threads, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     got = np.load(path)
-    for name, causal in (("few", True), ("many", False)):
+    for name, causal in (("few", True), ("many", False), ("f64", True), ("masked", False)):
         q, k, v, g = (torch.tensor(got[f"{name}_in_{i}"]) for i in range(4))
+        mask = torch.tensor(got[f"{name}_in_4"]) if f"{name}_in_4" in got else None
         for t in (q, k, v):
             t.requires_grad_(True)
-        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         out.backward(g)
         for key, want in (("out", out), ("dq", q.grad), ("dk", k.grad), ("dv", v.grad)):
             np.testing.assert_allclose(got[f"{name}_{key}"], want.detach().numpy(), rtol=2e-4, atol=2e-5,

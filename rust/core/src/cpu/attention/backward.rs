@@ -1,14 +1,18 @@
 //! Backward (FlashAttention-2): per (query tile, key tile) recompute
 //! `S = scale·Q Kᵀ` and `dP = dO Vᵀ`, then `p = exp(s − lse)` and
-//! `ds = p·(dp − D)·scale` (`rows.rs`), and accumulate `dV += Pᵀ dO`,
-//! `dK += dSᵀ Q`, `dQ += dS K`. Q, dO, K, V are packed once per head in
-//! every orientation these five products read; per tile only Pᵀ, dSᵀ
-//! (contiguous copies) and dS (a block transpose) are packed.
+//! `ds = p·(dp − D)·scale` (`rows.rs`), and accumulate `dVᵀ += dOᵀ P`,
+//! `dKᵀ += Qᵀ dS`, `dQ += dS K`. Q, dO, K, V are packed once per head in
+//! every orientation these five products read. S and dP are written one
+//! NR-key sliver at a time with row stride NR — the B-panel layout of the
+//! dVᵀ and dKᵀ products, so P and dS feed them unpacked; only dS is packed
+//! per tile (a block transpose, as A of dQ). dKᵀ, dVᵀ are transposed into
+//! dK, dV once per key block.
 
-use super::packed::{gemm_packed, pack_into, Panel, Plan};
+use super::packed::{gemm_packed, Panel, Plan};
 use super::rows::p_ds_tile;
-use super::{AttnFloat, Inputs};
+use super::{log2e, AttnFloat, Inputs};
 use crate::cpu::gemm::kernel::GemmElem;
+use crate::cpu::gemm::pack::pack_sliver;
 use rayon::prelude::*;
 
 /// One head's operands, packed for the backward products.
@@ -17,8 +21,8 @@ pub(super) struct BwdPanels<T> {
     doa: Panel<T>, // dO as A: MR rows, depth Ev        (dP = dO·Vᵀ)
     kt: Panel<T>,  // Kᵀ as B: NR keys, depth E
     vt: Panel<T>,  // Vᵀ as B: NR keys, depth Ev
-    qb: Panel<T>,  // Q as B: NR dims, depth L          (dK += dSᵀ·Q)
-    dob: Panel<T>, // dO as B: NR dims, depth L         (dV += Pᵀ·dO)
+    qt: Panel<T>,  // Qᵀ as A (narrow kernel): dims, depth L   (dKᵀ += Qᵀ·dS)
+    dot: Panel<T>, // dOᵀ as A (narrow kernel): dims, depth L  (dVᵀ += dOᵀ·P)
     kb: Panel<T>,  // K as B: NR dims, depth S          (dQ += dS·K)
 }
 
@@ -29,8 +33,8 @@ impl<T: AttnFloat + GemmElem> BwdPanels<T> {
             doa: Panel::empty(),
             kt: Panel::empty(),
             vt: Panel::empty(),
-            qb: Panel::empty(),
-            dob: Panel::empty(),
+            qt: Panel::empty(),
+            dot: Panel::empty(),
             kb: Panel::empty(),
         };
         pn.fill(p, x, g, b);
@@ -46,20 +50,22 @@ impl<T: AttnFloat + GemmElem> BwdPanels<T> {
         self.doa.fill(kn, g, go, ev, 1, l, ev, mr);
         self.kt.fill(kn, x.k, ko, e, 1, s, e, nr);
         self.vt.fill(kn, x.v, vo, ev, 1, s, ev, nr);
-        self.qb.fill(kn, x.q, qo, 1, e, e, l, nr);
-        self.dob.fill(kn, g, go, 1, ev, ev, l, nr);
+        self.qt.fill(kn, x.q, qo, 1, e, e, l, p.ke.mr);
+        self.dot.fill(kn, g, go, 1, ev, ev, l, p.kv.mr);
         self.kb.fill(kn, x.k, ko, 1, e, e, s, nr);
     }
 }
 
 /// Per-task tile buffers.
 pub(super) struct Scratch<T> {
+    /// P and dS: BK/NR key slivers of BQ query rows × NR keys.
     p: Vec<T>,
     ds: Vec<T>,
+    /// dS packed as A (MR query rows, depth nk).
     a: Vec<T>,
-    /// dK, dV accumulators of one key block (BK × Ep, BK × Evp).
-    dk: Vec<T>,
-    dv: Vec<T>,
+    /// dKᵀ, dVᵀ accumulators of one key block (E, Ev padded to the narrow MRs × BK).
+    dkt: Vec<T>,
+    dvt: Vec<T>,
 }
 
 impl<T: AttnFloat> Scratch<T> {
@@ -69,8 +75,8 @@ impl<T: AttnFloat> Scratch<T> {
             p: vec![T::zero(); n],
             ds: vec![T::zero(); n],
             a: vec![T::zero(); n],
-            dk: vec![T::zero(); p.bk * e.next_multiple_of(p.kern.nr)],
-            dv: vec![T::zero(); p.bk * ev.next_multiple_of(p.kern.nr)],
+            dkt: vec![T::zero(); e.next_multiple_of(p.ke.mr) * p.bk],
+            dvt: vec![T::zero(); ev.next_multiple_of(p.kv.mr) * p.bk],
         }
     }
 }
@@ -94,106 +100,168 @@ pub(super) struct Bwd<'a, T> {
 }
 
 impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
-    /// P and dS of one tile into the scratch (row-major, stride BK).
-    fn p_ds(&self, pn: &BwdPanels<T>, t: Tile, sc: &mut Scratch<T>) {
-        let (p, sh) = (&self.p, self.x.sh);
-        let (ms, ns) = (t.nq.div_ceil(p.mr()), t.nk.div_ceil(p.nr()));
-        let (ia, jb) = (t.i0 / p.mr(), t.j0 / p.nr());
-        let scale = T::from_f64(sh.scale);
-        gemm_packed(
-            &p.kern,
-            ms,
-            ns,
-            sh.e,
-            pn.qa.at(ia, 0),
-            pn.kt.at(jb, 0),
-            scale,
-            T::zero(),
-            &mut sc.p,
-            p.bk,
-        );
-        gemm_packed(
-            &p.kern,
-            ms,
-            ns,
-            sh.ev,
-            pn.doa.at(ia, 0),
-            pn.vt.at(jb, 0),
-            T::one(),
-            T::zero(),
-            &mut sc.ds,
-            p.bk,
-        );
-        let rows = self.x.tile_rows(t.b, t.i0, t.nq, t.j0, t.nk, p.bk);
-        let r0 = t.b * sh.l + t.i0;
-        p_ds_tile(
-            &mut sc.p,
-            &mut sc.ds,
-            rows,
-            &self.lse[r0..r0 + t.nq],
-            &self.dvec[r0..r0 + t.nq],
-            scale,
-        );
+    /// Causal: the first row of tile `t` (rounded down to a sliver of MR)
+    /// that sees key `j`; the rows above it are neither computed nor read.
+    fn first_row(&self, t: Tile, j: usize) -> usize {
+        if self.x.sh.causal {
+            j.saturating_sub(t.i0) / self.p.mr() * self.p.mr()
+        } else {
+            0
+        }
     }
 
-    /// `dV += Pᵀ·dO`, `dK += dSᵀ·Q` into the key block's accumulators
-    /// (BK × Evp and BK × Ep, row-major).
+    /// P and dS of one tile into the scratch, one NR-key sliver at a time.
+    fn p_ds(&self, pn: &BwdPanels<T>, t: Tile, sc: &mut Scratch<T>) {
+        let (p, sh) = (&self.p, self.x.sh);
+        let (mr, nr, bq) = (p.mr(), p.nr(), p.bq);
+        let ms = t.nq.div_ceil(mr);
+        let ia = t.i0 / mr;
+        let scale = T::from_f64(sh.scale);
+        let r0 = t.b * sh.l + t.i0;
+        for js in 0..t.nk.div_ceil(nr) {
+            let (j, jb) = (t.j0 + js * nr, (t.j0 + js * nr) / nr);
+            let f = self.first_row(t, j);
+            if f >= t.nq {
+                continue;
+            }
+            let o = js * bq * nr + f * nr;
+            let (ps, dss) = (&mut sc.p[o..], &mut sc.ds[o..]);
+            let (ms, ia) = (ms - f / mr, ia + f / mr);
+            let s2 = scale * log2e::<T>(); // scores in log2 units, as the forward's
+            gemm_packed(
+                &p.kern,
+                ms,
+                1,
+                sh.e,
+                pn.qa.at(ia, 0),
+                pn.kt.at(jb, 0),
+                s2,
+                T::zero(),
+                ps,
+                nr,
+            );
+            gemm_packed(
+                &p.kern,
+                ms,
+                1,
+                sh.ev,
+                pn.doa.at(ia, 0),
+                pn.vt.at(jb, 0),
+                T::one(),
+                T::zero(),
+                dss,
+                nr,
+            );
+            let rows = self
+                .x
+                .tile_rows(t.b, t.i0 + f, t.nq - f, j, nr.min(t.j0 + t.nk - j), nr);
+            let (lse, dv) = (&self.lse[r0 + f..r0 + t.nq], &self.dvec[r0 + f..r0 + t.nq]);
+            p_ds_tile(ps, dss, rows, lse, dv, scale);
+        }
+    }
+
+    /// `dVᵀ += dOᵀ·P`, `dKᵀ += Qᵀ·dS` into the key block's accumulators
+    /// (padded dims × BK, row-major), P and dS read as the B panels they are,
+    /// one key sliver at a time from its first computed row.
     fn dk_dv(&self, pn: &BwdPanels<T>, t: Tile, sc: &mut Scratch<T>) {
-        let (p, kn) = (&self.p, &self.p.kern);
-        let (mr, nr) = (p.mr(), p.nr());
-        let (ep, evp) = (
-            self.x.sh.e.next_multiple_of(nr),
-            self.x.sh.ev.next_multiple_of(nr),
-        );
-        let ms = t.nk.div_ceil(mr);
-        // Pᵀ as A: MR keys per sliver (contiguous in a row of P), depth nq
-        pack_into(kn, &mut sc.a, &sc.p, 0, 1, p.bk, t.nk, t.nq, mr);
-        gemm_packed(
-            kn,
-            ms,
-            evp / nr,
-            t.nq,
-            (&sc.a, t.nq * mr),
-            pn.dob.at(0, t.i0),
-            T::one(),
-            T::one(),
-            &mut sc.dv,
-            evp,
-        );
-        pack_into(kn, &mut sc.a, &sc.ds, 0, 1, p.bk, t.nk, t.nq, mr);
-        gemm_packed(
-            kn,
-            ms,
-            ep / nr,
-            t.nq,
-            (&sc.a, t.nq * mr),
-            pn.qb.at(0, t.i0),
-            T::one(),
-            T::one(),
-            &mut sc.dk,
-            ep,
-        );
+        let p = &self.p;
+        let (nr, bq, bk) = (p.nr(), p.bq, p.bk);
+        let (ke, kv) = (&p.ke, &p.kv);
+        let (ev, e) = (self.x.sh.ev, self.x.sh.e);
+        for js in 0..t.nk.div_ceil(nr) {
+            let f = self.first_row(t, t.j0 + js * nr);
+            if f >= t.nq {
+                continue;
+            }
+            let o = js * bq * nr + f * nr;
+            gemm_packed(
+                kv,
+                ev.div_ceil(kv.mr),
+                1,
+                t.nq - f,
+                pn.dot.at(0, t.i0 + f),
+                (&sc.p[o..], bq * nr),
+                T::one(),
+                T::one(),
+                &mut sc.dvt[js * nr..],
+                bk,
+            );
+            gemm_packed(
+                ke,
+                e.div_ceil(ke.mr),
+                1,
+                t.nq - f,
+                pn.qt.at(0, t.i0 + f),
+                (&sc.ds[o..], bq * nr),
+                T::one(),
+                T::one(),
+                &mut sc.dkt[js * nr..],
+                bk,
+            );
+        }
     }
 
     /// `dQ += dS·K` into rows `dq` (the tile's rows, stride Ep).
     fn dq(&self, pn: &BwdPanels<T>, t: Tile, sc: &mut Scratch<T>, dq: &mut [T]) {
         let (p, kn) = (&self.p, &self.p.kern);
-        let (mr, nr) = (p.mr(), p.nr());
+        let (mr, nr, bq) = (p.mr(), p.nr(), p.bq);
         let ep = self.x.sh.e.next_multiple_of(nr);
-        // dS as A: MR query rows per sliver, depth nk (transposed pack)
-        pack_into(kn, &mut sc.a, &sc.ds, 0, p.bk, 1, t.nq, t.nk, mr);
-        gemm_packed(
-            kn,
-            t.nq.div_ceil(mr),
-            ep / nr,
-            t.nk,
-            (&sc.a, t.nk * mr),
-            pn.kb.at(0, t.j0),
-            T::one(),
-            T::one(),
-            dq,
-            ep,
-        );
+        let causal = self.x.sh.causal;
+        // dS as A: MR query rows per sliver, depth nk; each NR-key sliver
+        // of dS is a row-major (rows × NR) block: a transposed pack per piece.
+        // Causal: row sliver r reads only the keys its last row sees (the
+        // key slivers `p_ds` computed for it).
+        let ms = t.nq.div_ceil(mr);
+        let depth = |r: usize| {
+            if causal {
+                t.nk.min((t.i0 + (r + 1) * mr).saturating_sub(t.j0))
+            } else {
+                t.nk
+            }
+        };
+        for r in 0..ms {
+            let valid = mr.min(t.nq - r * mr);
+            let kc = depth(r);
+            for js in 0..kc.div_ceil(nr) {
+                let kd = nr.min(kc - js * nr);
+                let d = &mut sc.a[r * t.nk * mr + js * nr * mr..][..kd * mr];
+                pack_sliver(
+                    &sc.ds,
+                    js * bq * nr + r * mr * nr,
+                    nr,
+                    1,
+                    valid,
+                    mr,
+                    kd,
+                    d,
+                    kn.transpose,
+                );
+            }
+        }
+        let kb = pn.kb.at(0, t.j0);
+        if !causal {
+            let a = (&sc.a[..], t.nk * mr);
+            gemm_packed(kn, ms, ep / nr, t.nk, a, kb, T::one(), T::one(), dq, ep);
+            return;
+        }
+        for r in 0..ms {
+            let kc = depth(r);
+            if kc > 0 {
+                let a = (&sc.a[r * t.nk * mr..], t.nk * mr);
+                gemm_packed(
+                    kn,
+                    1,
+                    ep / nr,
+                    kc,
+                    a,
+                    kb,
+                    T::one(),
+                    T::one(),
+                    &mut dq[r * mr * ep..],
+                    ep,
+                );
+            }
+        }
     }
 
     /// First query block that sees key `j0` (causal: queries before it see none).
@@ -219,13 +287,10 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
         sc: &mut Scratch<T>,
     ) {
         let (sh, p) = (self.x.sh, &self.p);
-        let (ep, evp) = (
-            sh.e.next_multiple_of(p.nr()),
-            sh.ev.next_multiple_of(p.nr()),
-        );
+        let ep = sh.e.next_multiple_of(p.nr());
         let nk = dkb.len() / sh.e;
-        sc.dk.fill(T::zero());
-        sc.dv.fill(T::zero());
+        sc.dkt.fill(T::zero());
+        sc.dvt.fill(T::zero());
         for i0 in (self.first_block(j0)..sh.l).step_by(p.bq) {
             let t = Tile {
                 b,
@@ -240,8 +305,17 @@ impl<T: AttnFloat + GemmElem> Bwd<'_, T> {
                 self.dq(pn, t, sc, &mut dq[i0 * ep..]);
             }
         }
-        copy_rows(&sc.dk, ep, dkb, sh.e);
-        copy_rows(&sc.dv, evp, dvb, sh.ev);
+        transpose_out(&sc.dkt, p.bk, dkb, sh.e);
+        transpose_out(&sc.dvt, p.bk, dvb, sh.ev);
+    }
+}
+
+/// `dst[c·w + r] = src[r·ls + c]` for the `dst.len() / w` rows of `dst`.
+fn transpose_out<T: Copy>(src: &[T], ls: usize, dst: &mut [T], w: usize) {
+    for (c, d) in dst.chunks_exact_mut(w).enumerate() {
+        for (r, y) in d.iter_mut().enumerate() {
+            *y = src[r * ls + c];
+        }
     }
 }
 
@@ -261,7 +335,7 @@ pub(super) fn backward<T: AttnFloat + GemmElem>(
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let sh = x.sh;
     let bw = Bwd {
-        p: Plan::<T>::new(),
+        p: Plan::<T>::new(x.sh.e, x.sh.ev),
         x,
         lse,
         dvec,

@@ -6,10 +6,13 @@
 //!
 //! * `forward.rs` / `backward.rs`: the kernels. Tiles of 96 query rows ×
 //!   96 keys; every product runs on the GEMM micro-kernel over operands
-//!   packed once per head (`packed.rs`), with the mask, causal limit,
-//!   exp and row sums fused into one pass per tile (`rows.rs`). Under
-//!   `causal` (top-left aligned, key j visible to query i iff j ≤ i, as
-//!   torch) fully hidden tiles are skipped.
+//!   packed once per head (`packed.rs`); score tiles are written by the
+//!   micro-kernel one NR-wide sliver at a time with row stride NR, which is
+//!   the B-panel layout of the next product, so P (and in the backward dS
+//!   for dKᵀ) is never repacked. Mask, causal limit, 2^x and sums run in
+//!   one pass per sliver (`rows.rs`). Under `causal` (top-left aligned,
+//!   key j visible to query i iff j ≤ i, as torch) fully hidden tiles are
+//!   skipped and diagonal tiles trimmed to the slivers that see keys.
 //! * `blis.rs`: the first version (one BLIS GEMM call per tile product),
 //!   kept as the reference the kernels are tested against.
 //!
@@ -28,9 +31,63 @@ mod rows;
 use crate::cpu::gemm::kernel::GemmElem;
 use crate::cpu::simd::dot;
 
-/// The element types the kernel runs on (exp of every score is the non-GEMM
-/// hot spot of attention: `exp_fast` is the vectorisable one in fastmath.rs).
-pub use crate::cpu::fastmath::ExpFast as AttnFloat;
+pub use crate::cpu::fastmath::ExpFast;
+
+/// The element types the kernel runs on. The exponential of every score is
+/// the non-GEMM hot spot of attention; the packed kernels fold log2(e) into
+/// the score product's alpha and take `2^x`, which needs no multiply and
+/// whose range reduction `x − round(x)` is exact (no two-part ln 2).
+pub trait AttnFloat: ExpFast {
+    fn exp2_fast(self) -> Self;
+}
+
+impl AttnFloat for f64 {
+    #[inline(always)]
+    fn exp2_fast(self) -> f64 {
+        self.exp2() // f64 callers are rare and want full precision
+    }
+}
+
+impl AttnFloat for f32 {
+    #[inline(always)]
+    fn exp2_fast(self) -> f32 {
+        exp2_f32(self)
+    }
+}
+
+/// 2^x for f32: n = round(x) (the 1.5·2²³ trick), r = x − n in [−½, ½],
+/// degree-6 Taylor polynomial of 2^r (relative error < 2e-7), scaled by 2ⁿ
+/// built in the exponent bits. Inputs are clamped to [−126, 126] (so −∞
+/// gives ~1e-38, callers select exact zeros); NaN propagates.
+#[inline(always)]
+pub fn exp2_f32(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    const C: [f32; 6] = [
+        std::f32::consts::LN_2,
+        0.240_226_5,
+        0.055_504_11,
+        0.009_618_129,
+        0.001_333_355_8,
+        0.000_154_035_3,
+    ];
+    let x = x.clamp(-126.0, 126.0);
+    let t = x + MAGIC;
+    let n = t - MAGIC;
+    let r = x - n;
+    let p = 1.0 + r * (C[0] + r * (C[1] + r * (C[2] + r * (C[3] + r * (C[4] + r * C[5])))));
+    let ni = (t.to_bits() as i32) - 0x4B40_0000;
+    p * f32::from_bits(((ni + 127) as u32) << 23)
+}
+
+/// log2(e) and ln(2) in the element type.
+#[inline(always)]
+fn log2e<T: AttnFloat>() -> T {
+    T::from_f64(std::f64::consts::LOG2_E)
+}
+#[inline(always)]
+fn ln2<T: AttnFloat>() -> T {
+    T::from_f64(std::f64::consts::LN_2)
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct AttnShape {

@@ -4,8 +4,9 @@
 //! tiles (depth d = 64, 96×96 tiles) that packing cost about as much as the
 //! multiply-adds. Here every operand is packed once — K, V, Q, dO once per
 //! head, in every orientation a product needs — and each tile product calls
-//! the GEMM's register-tiled micro-kernel directly on those panels. Only
-//! the probabilities P and dS, new per tile, are packed per tile.
+//! the GEMM's register-tiled micro-kernel directly on those panels. The
+//! score tiles come out of the micro-kernel already in panel layout (see
+//! forward.rs / backward.rs); only dS is packed per tile (for dQ).
 //!
 //! Layout (the micro-kernel's, `gemm/kernel.rs`): `w`-lane slivers; element
 //! (lane l of sliver s, depth p) at `data[s·stride + p·w + l]` with
@@ -20,6 +21,11 @@ use crate::cpu::simd::level;
 #[derive(Clone, Copy)]
 pub(super) struct Plan<T> {
     pub kern: Kernel<T>,
+    /// Kernels of the same NR whose MR pads E (`ke`) and Ev (`kv`) least:
+    /// the products whose rows are head dims (Oᵀ, dKᵀ, dVᵀ) run on them,
+    /// e.g. 8×32 for d = 64 where 12×32 would pad 64 rows to 72.
+    pub ke: Kernel<T>,
+    pub kv: Kernel<T>,
     /// Query rows per block and keys per tile: a multiple of both MR and NR
     /// so every block starts on a sliver of either kind of panel.
     pub bq: usize,
@@ -27,8 +33,17 @@ pub(super) struct Plan<T> {
 }
 
 impl<T: GemmElem> Plan<T> {
-    pub fn new() -> Plan<T> {
+    pub fn new(e: usize, ev: usize) -> Plan<T> {
         let kern = T::kernel(level());
+        let cands = T::candidates(level());
+        let narrow = |n: usize| {
+            cands
+                .iter()
+                .filter(|k| k.nr == kern.nr)
+                .min_by_key(|k| (n.next_multiple_of(k.mr), usize::MAX - k.mr))
+                .copied()
+                .unwrap_or(kern)
+        };
         let lcm = lcm(kern.mr, kern.nr);
         // ~96 (the smallest multiple of lcm(12, 32) for AVX-512 f32): the
         // Q, K, V tiles of d = 64 (24 KiB each) and the score tile (36 KiB)
@@ -41,6 +56,8 @@ impl<T: GemmElem> Plan<T> {
         let tile = lcm * want.div_ceil(lcm).max(1);
         Plan {
             kern,
+            ke: narrow(e),
+            kv: narrow(ev),
             bq: tile,
             bk: tile,
         }

@@ -59,6 +59,21 @@ fn exp_fast_is_accurate() {
 }
 
 #[test]
+fn exp2_fast_is_accurate() {
+    for i in -2520..2520 {
+        let x = i as f32 / 20.0;
+        let (a, b) = (x.exp2_fast(), (x as f64).exp2());
+        assert!(
+            (a as f64 - b).abs() <= 2.5e-7 * b + 1e-37,
+            "{x}: {a} vs {b}"
+        );
+    }
+    assert!(f32::NEG_INFINITY.exp2_fast() < 1e-37);
+    assert!(f32::NAN.exp2_fast().is_nan());
+    assert_eq!(3.0f64.exp2_fast(), 8.0);
+}
+
+#[test]
 fn forward_matches_reference() {
     for &(l, s, causal) in &[
         (1usize, 1usize, false),
