@@ -45,7 +45,7 @@ pub fn cross_entropy_bwd<T: Float>(logits: &[T], c: usize, target: &[i64], ignor
 /// the forward reads both once and (for mean/sum) never writes the
 /// element-wise losses; the backward writes d loss/d input in one pass.
 /// Composing `(x − y)²` from tensor ops wrote three full-size temporaries
-/// forward and five backward (~5× torch's time at 2 M elements).
+/// forward and five backward (5.7× torch's time at (16, 128, 256)).
 pub mod pointwise {
     use crate::cpu::{install, simd, Float, PAR_MIN};
     use rayon::prelude::*;
