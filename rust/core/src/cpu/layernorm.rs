@@ -154,9 +154,10 @@ pub fn layer_norm<T: Float>(
     if rows > 0 {
         let eps = T::from_f64(eps);
         let br = block_rows(n);
-        let work = |((yb, xb), (mb, rb)): ((&mut [MaybeUninit<T>], &[T]), (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]))| {
-            forward_rows(xb, yb, w, b, eps, mb, rb)
-        };
+        let work = |((yb, xb), (mb, rb)): (
+            (&mut [MaybeUninit<T>], &[T]),
+            (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]),
+        )| { forward_rows(xb, yb, w, b, eps, mb, rb) };
         if x.len() >= PAR_MIN {
             super::install(|| {
                 y.par_chunks_mut(br * n)
@@ -250,7 +251,11 @@ pub fn layer_norm_backward<T: Float>(
     rstd: &[T],
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     if n == 0 || x.is_empty() {
-        return (vec![T::zero(); x.len()], vec![T::zero(); n], vec![T::zero(); n]);
+        return (
+            vec![T::zero(); x.len()],
+            vec![T::zero(); n],
+            vec![T::zero(); n],
+        );
     }
     let ones;
     let w = match w {
@@ -266,7 +271,10 @@ pub fn layer_norm_backward<T: Float>(
     // partials[k] = [dγ of block k | dβ of block k]
     let mut partials = vec![T::zero(); blocks * 2 * n];
     let mut dx = uninit::<T>(x.len());
-    let work = |(((dxb, gb), xb), ((mb, rb), pb)): (((&mut [MaybeUninit<T>], &[T]), &[T]), ((&[T], &[T]), &mut [T]))| {
+    let work = |(((dxb, gb), xb), ((mb, rb), pb)): (
+        ((&mut [MaybeUninit<T>], &[T]), &[T]),
+        ((&[T], &[T]), &mut [T]),
+    )| {
         let (dw, db) = pb.split_at_mut(n);
         backward_rows(gb, xb, w, mb, rb, dxb, dw, db);
     };
@@ -275,14 +283,22 @@ pub fn layer_norm_backward<T: Float>(
             dx.par_chunks_mut(br * n)
                 .zip(g.par_chunks(br * n))
                 .zip(x.par_chunks(br * n))
-                .zip(mean.par_chunks(br).zip(rstd.par_chunks(br)).zip(partials.par_chunks_mut(2 * n)))
+                .zip(
+                    mean.par_chunks(br)
+                        .zip(rstd.par_chunks(br))
+                        .zip(partials.par_chunks_mut(2 * n)),
+                )
                 .for_each(work)
         });
     } else {
         dx.chunks_mut(br * n)
             .zip(g.chunks(br * n))
             .zip(x.chunks(br * n))
-            .zip(mean.chunks(br).zip(rstd.chunks(br)).zip(partials.chunks_mut(2 * n)))
+            .zip(
+                mean.chunks(br)
+                    .zip(rstd.chunks(br))
+                    .zip(partials.chunks_mut(2 * n)),
+            )
             .for_each(work);
     }
     // the partials in block order: the same sum for any thread count
@@ -332,8 +348,12 @@ mod tests {
     use super::*;
 
     fn data(rows: usize, n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
-        let x = (0..rows * n).map(|i| ((i * 7919 % 113) as f64) / 17.0 - 3.0 + 100.0).collect();
-        let g = (0..rows * n).map(|i| ((i * 31 % 29) as f64) / 7.0 - 2.0).collect();
+        let x = (0..rows * n)
+            .map(|i| ((i * 7919 % 113) as f64) / 17.0 - 3.0 + 100.0)
+            .collect();
+        let g = (0..rows * n)
+            .map(|i| ((i * 31 % 29) as f64) / 7.0 - 2.0)
+            .collect();
         let w = (0..n).map(|j| 0.5 + j as f64 / 10.0).collect();
         let b = (0..n).map(|j| j as f64 / 3.0 - 1.0).collect();
         (x, g, w, b)
@@ -348,7 +368,11 @@ mod tests {
             let (y0, gx0, dw0, db0) = layer_norm_ref(&x, n, &w, &b, 1e-5, &g);
             let o = layer_norm(&x, n, Some(&w), Some(&b), 1e-5);
             let (gx, dw, db) = layer_norm_backward(&g, &x, n, Some(&w), &o.mean, &o.rstd);
-            let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-8 * (1.0 + q.abs()));
+            let close = |a: &[f64], b: &[f64]| {
+                a.iter()
+                    .zip(b)
+                    .all(|(p, q)| (p - q).abs() < 1e-8 * (1.0 + q.abs()))
+            };
             assert!(close(&o.y, &y0) && close(&gx, &gx0) && close(&dw, &dw0) && close(&db, &db0));
         }
     }
@@ -363,23 +387,33 @@ mod tests {
             let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
             let (xf, gf, wf, bf) = (f(&x), f(&g), f(&w), f(&b));
             for affine in [true, false] {
-                let (wo, bo) = if affine { (Some(&wf[..]), Some(&bf[..])) } else { (None, None) };
+                let (wo, bo) = if affine {
+                    (Some(&wf[..]), Some(&bf[..]))
+                } else {
+                    (None, None)
+                };
                 let o = layer_norm(&xf, n, wo, bo, 1e-5);
                 let (gx, dw, db) = layer_norm_backward(&gf, &xf, n, wo, &o.mean, &o.rstd);
                 // the reference with γ = 1, β = 0 when not affine
                 let (y0, gx0) = if affine {
                     (y0.clone(), gx0.clone())
                 } else {
-                    let (y1, gx1, _, _) = layer_norm_ref(&x, n, &vec![1.0; n], &vec![0.0; n], 1e-5, &g);
+                    let (y1, gx1, _, _) =
+                        layer_norm_ref(&x, n, &vec![1.0; n], &vec![0.0; n], 1e-5, &g);
                     (y1, gx1)
                 };
                 let close = |a: &[f32], b: &[f64], tol: f64| {
                     let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-                    a.iter().zip(b).all(|(p, q)| (*p as f64 - q).abs() < tol * scale)
+                    a.iter()
+                        .zip(b)
+                        .all(|(p, q)| (*p as f64 - q).abs() < tol * scale)
                 };
                 assert!(close(&o.y, &y0, 1e-5), "y rows={rows} n={n}");
                 assert!(close(&gx, &gx0, 1e-4), "dx rows={rows} n={n}");
-                assert!(close(&dw, &dw0, 1e-4) && close(&db, &db0, 1e-5), "dw/db rows={rows} n={n}");
+                assert!(
+                    close(&dw, &dw0, 1e-4) && close(&db, &db0, 1e-5),
+                    "dw/db rows={rows} n={n}"
+                );
             }
         }
     }
