@@ -57,3 +57,71 @@ def test_layer_norm_errors():
         F.layer_norm(dlcore.randn(2, 3), (3,), dlcore.ones(2))
     with pytest.raises(RuntimeError, match="layer_norm: expected a floating point input"):
         F.layer_norm(dlcore.tensor([[1, 2]]), (2,))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("xs", [(16, 128, 256), (4100, 37)], ids=str)
+def test_layer_norm_parallel_blocks(xs, threads):
+    # the transformer shape, and more rows than the backward's 64 dγ/dβ blocks
+    # with a row length that is not a multiple of the 32 accumulator lanes
+    old = dlcore.get_num_threads()
+    dlcore.set_num_threads(threads)
+    try:
+        ns = xs[-1:]
+        check_op(lambda m, x, w, b: m.nn.functional.layer_norm(x, ns, w, b), [xs, ns, ns], rtol=1e-4, atol=1e-4)
+    finally:
+        dlcore.set_num_threads(old)
+
+
+def test_layer_norm_rows_far_from_zero():
+    # mean 1000, std ~1: f32 accumulation must still get the variance right
+    # (the kernel's second pass sums (x - mean)^2, which cannot cancel)
+    x = np.random.default_rng(1).standard_normal((64, 300)).astype(np.float32) + 1000.0
+    check_op(lambda m, x: m.nn.functional.layer_norm(x, (300,)), [x], rtol=2e-3, atol=2e-3)
+
+
+SIMD_SCRIPT = """
+import sys
+import numpy as np
+import torch
+import dlcore
+dlcore.set_num_threads(int(sys.argv[1]))
+rng = np.random.default_rng(0)
+for rows, n in [(3, 7), (40, 45), (300, 256), (2000, 33)]:
+    a, g = (rng.standard_normal((rows, n)).astype(np.float32) for _ in range(2))
+    w, b = (rng.standard_normal(n).astype(np.float32) for _ in range(2))
+    got, want = [], []
+    for m, out in ((dlcore, got), (torch, want)):
+        x, ww, bb = (m.tensor(v, requires_grad=True) for v in (a, w, b))
+        m.nn.functional.layer_norm(x, (n,), ww, bb).backward(m.tensor(g))
+        y = m.tensor(g + 0.5)
+        loss = m.nn.functional.mse_loss(x, y, reduction="sum")
+        out += [m.nn.functional.layer_norm(x, (n,), ww, bb).detach().numpy(), x.grad.numpy(), ww.grad.numpy(),
+                bb.grad.numpy(), loss.detach().numpy()]
+        x.grad = None
+        loss.backward()
+        out.append(x.grad.numpy())
+    for i, (p, q) in enumerate(zip(got, want)):
+        np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-4, err_msg=f"output {i} at {(rows, n)}")
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("mode", ["scalar", "avx2", "avx512"])
+def test_layer_norm_and_mse_simd_paths(mode, threads, tmp_path):
+    """Every per-ISA build of the layer_norm and mse_loss kernels vs torch
+    (the ISA is chosen once per process, so each runs in a subprocess)."""
+    import os
+    import subprocess
+    import sys
+
+    import_torch()
+    flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else []
+    if mode == "avx2" and "avx2" not in flags or mode == "avx512" and "avx512f" not in flags:
+        pytest.skip(f"CPU lacks {mode}")
+    script = tmp_path / "ln_simd.py"
+    script.write_text(SIMD_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(threads)], env=dict(os.environ, DLCORE_SIMD=mode),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr

@@ -361,3 +361,44 @@ def test_cross_entropy_all_targets_ignored(weighted, smoothing):
     w = arg((3,), low=0.5, high=2.0, grad=False) if weighted else None
     check_op(lambda m, x, y, w: m.nn.CrossEntropyLoss(weight=w, label_smoothing=smoothing)(x, y),
              [(4, 3), nograd(np.full(4, -100, dtype=np.int64)), w])
+
+
+# ---- fused mse_loss kernel (one Rust pass each way) -------------------------------
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mse_fused_large_and_parallel(reduction, threads):
+    # > PAR_MIN elements and not a multiple of the lane width or chunk size
+    old = dlcore.get_num_threads()
+    dlcore.set_num_threads(threads)
+    try:
+        fn = lambda m, x, y: m.nn.functional.mse_loss(x, y, reduction=reduction)  # noqa: E731
+        check_op(fn, [(3, 70001), (3, 70001)])
+        check_op(fn, [(257, 33), (257, 33)], dtype="float64")
+    finally:
+        dlcore.set_num_threads(old)
+
+
+def test_mse_fused_edges():
+    fn = lambda m, x, y: m.nn.functional.mse_loss(x, y)  # noqa: E731
+    check_op(fn, [(0, 3), (0, 3)])  # mean of nothing is nan
+    check_op(lambda m, x, y: m.nn.functional.mse_loss(x, y, reduction="sum"), [(0,), (0,)])
+    check_op(fn, [(5, 4), nograd(np.ones((5, 4), np.float32))])  # no gradient for the target
+    # mixed dtypes and broadcasting take the composed path
+    check_op(lambda m, x, y: m.nn.functional.mse_loss(x, y.double()), [(4, 3), (4, 3)], rtol=1e-5, atol=1e-6)
+    with pytest.warns(UserWarning, match="target size"):
+        check_op(fn, [(4, 3), (3,)])
+
+
+def test_mse_fused_double_backward():
+    # create_graph=True: the backward is built from tensor ops, so it has a gradient too
+    rng = np.random.default_rng(0)
+    xa, ya = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((4, 5)).astype(np.float32)
+    res = []
+    for m in (dlcore, torch):
+        x, y = m.tensor(xa, requires_grad=True), m.tensor(ya, requires_grad=True)
+        (gx,) = m.autograd.grad(m.nn.functional.mse_loss(x, y, reduction="sum"), [x], create_graph=True)
+        (gx * gx).sum().backward()
+        res.append([to_numpy(t) for t in (gx, x.grad, y.grad)])
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -179,6 +179,9 @@ def mse_loss(
             "results due to broadcasting. Please ensure they have the same size.",
             stacklevel=2,
         )
+    if weight is None and input.dtype == target.dtype and _is_float(input) and tuple(target.shape) == tuple(input.shape):
+        # one fused Rust kernel each way (no (x - y) and (x - y)^2 temporaries)
+        return _core.mse_loss(input, target, reduction)
     diff = input - target
     loss = diff * diff
     if weight is not None:

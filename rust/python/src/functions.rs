@@ -260,6 +260,15 @@ fn cross_entropy(py: Python<'_>, input: &PyTensor, target: &PyTensor, reduction:
     run(py, x.numel(), move || ops::cross_entropy(&x, &t, r, ignore_index)).map(Into::into)
 }
 
+/// Fused `F.mse_loss` for same-shape, same-dtype float input and target.
+#[pyfunction]
+#[pyo3(signature = (input, target, reduction="mean"))]
+fn mse_loss(py: Python<'_>, input: &PyTensor, target: &PyTensor, reduction: &str) -> PyResult<PyTensor> {
+    let r = ops::Reduction::parse(reduction).py()?;
+    let (x, t) = (input.t.clone(), target.t.clone());
+    run(py, x.numel(), move || ops::mse_loss(&x, &t, r)).map(Into::into)
+}
+
 /// `dlcore.autograd.grad`.
 #[pyfunction]
 #[pyo3(signature = (outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=false, allow_unused=false))]
@@ -404,6 +413,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(where_, m)?)?;
     m.add_function(wrap_pyfunction!(linear, m)?)?;
     m.add_function(wrap_pyfunction!(cross_entropy, m)?)?;
+    m.add_function(wrap_pyfunction!(mse_loss, m)?)?;
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_grad, m)?)?;
     m.add_function(wrap_pyfunction!(attach_function, m)?)?;

@@ -116,3 +116,71 @@ pub fn cross_entropy(logits: &Tensor, target: &Tensor, reduction: Reduction, ign
     };
     Ok(record(out, "CrossEntropy", &[&x2], &[&x2], Box::new(back)))
 }
+
+/// `F.mse_loss(input, target, reduction)` for same-shape, same-dtype float
+/// tensors, one fused kernel each way (`cpu::loss::pointwise`); the Python
+/// layer composes the other cases (broadcasting, mixed dtypes, weights).
+/// Gradients flow to both input and target (d/dtarget = −d/dinput). Under
+/// `create_graph` the backward is built from tensor ops so it can itself be
+/// differentiated.
+pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    use crate::autograd::is_grad_enabled;
+    use crate::cpu::loss::pointwise;
+    if !input.dtype.is_float() || input.dtype != target.dtype || input.shape != target.shape {
+        return Err(Error::runtime(format!(
+            "mse_loss: the fused kernel needs float input and target of one shape and dtype, got {:?} {} and {:?} {}",
+            input.shape,
+            input.dtype.name(),
+            target.shape,
+            target.dtype.name()
+        )));
+    }
+    super::same_device("mse_loss", input, target)?;
+    let (x, y) = (input.detach(), target.detach());
+    let dt = x.dtype;
+    let n = x.numel();
+    let out = crate::with_float!(dt, "mse_loss", T => {
+        let (xd, yd) = (x.data::<T>(), y.data::<T>());
+        match reduction {
+            Reduction::None => Tensor::from_vec_unchecked(pointwise::mse_none(&xd, &yd), &x.shape),
+            Reduction::Sum => Tensor::scalar(pointwise::mse_sum(&xd, &yd), dt),
+            // torch: the mean of no elements is nan
+            Reduction::Mean => Tensor::scalar(pointwise::mse_sum(&xd, &yd) / n as f64, dt),
+        }
+    });
+    if !needs_grad(&[input, target]) {
+        return Ok(out);
+    }
+    let (want_x, want_y) = (needs_grad(&[input]), needs_grad(&[target]));
+    // with history, for the differentiable backward under create_graph
+    let (xh, yh) = (input.clone(), target.clone());
+    let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
+        let gx = if is_grad_enabled() {
+            // differentiable: 2·(x − y)·g (÷ n for mean), from tensor ops
+            let k = if reduction == Reduction::Mean { 2.0 / n as f64 } else { 2.0 };
+            super::mul(&super::mul(&super::sub(&xh, &yh)?, g)?, &Tensor::scalar(k, dt))?
+        } else {
+            let g = super::unary::to_dtype(g, dt)?;
+            crate::with_float!(dt, "mse_loss_backward", T => {
+                let (xd, yd) = (x.data::<T>(), y.data::<T>());
+                let v = match reduction {
+                    Reduction::None => pointwise::mse_backward(&xd, &yd, T::one(), Some(&g.data::<T>())),
+                    Reduction::Sum => pointwise::mse_backward(&xd, &yd, first(&g.data::<T>()), None),
+                    Reduction::Mean => {
+                        let s = T::from_f64(first(&g.data::<T>()).to_f64() / n as f64);
+                        pointwise::mse_backward(&xd, &yd, s, None)
+                    }
+                };
+                Tensor::from_vec_unchecked(v, &x.shape)
+            })
+        };
+        let gy = if want_y { Some(super::neg(&gx)?) } else { None };
+        Ok(vec![want_x.then_some(gx), gy])
+    };
+    Ok(record(out, "MseLoss", &[input, target], &[input, target], Box::new(back)))
+}
+
+/// The upstream gradient of a scalar loss (always one element).
+fn first<T: crate::cpu::Float>(g: &[T]) -> T {
+    g.first().copied().unwrap_or(T::zero())
+}

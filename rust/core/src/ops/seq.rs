@@ -58,7 +58,8 @@ pub fn layer_norm(
     let (y, mean, rstd) = crate::with_float!(x.dtype, "layer_norm", T => {
         let (wd, bd) = (w.as_ref().map(|t| t.to_vec::<T>()), b.as_ref().map(|t| t.to_vec::<T>()));
         let o = layernorm::layer_norm(&x.data::<T>(), n, wd.as_deref(), bd.as_deref(), eps);
-        (Tensor::from_vec_unchecked(o.y, &x.shape), o.mean, o.rstd)
+        let rows = [o.mean.len()];
+        (Tensor::from_vec_unchecked(o.y, &x.shape), Tensor::from_vec_unchecked(o.mean, &rows), Tensor::from_vec_unchecked(o.rstd, &rows))
     });
     let inputs: Vec<&Tensor> = [Some(x), weight, bias].into_iter().flatten().collect();
     if !needs_grad(&inputs) {
@@ -76,7 +77,7 @@ pub fn layer_norm(
         let (gx, gw, gb) = crate::with_float!(xs.dtype, "layer_norm_backward", T => {
             let wd = w.as_ref().map(|t| t.to_vec::<T>());
             let gd = super::unary::to_dtype(g, xs.dtype)?;
-            let (gx, gw, gb) = layernorm::layer_norm_backward(&gd.data::<T>(), &xs.data::<T>(), n, wd.as_deref(), &mean, &rstd);
+            let (gx, gw, gb) = layernorm::layer_norm_backward(&gd.data::<T>(), &xs.data::<T>(), n, wd.as_deref(), &mean.data::<T>(), &rstd.data::<T>());
             (Tensor::from_vec_unchecked(gx, &xs.shape), Tensor::from_vec_unchecked(gw, &ns), Tensor::from_vec_unchecked(gb, &ns))
         });
         let mut out = vec![Some(gx)];
