@@ -3,7 +3,7 @@
 //! the packed depth blocks, B blocks, A slivers and B slivers (see `mod.rs`).
 
 use super::kernel::{GemmElem, Kernel};
-use super::{kblocks, Blocking, Super, MAX_TILE};
+use super::{kblocks, BSource, Blocking, Super, MAX_TILE};
 use super::team::Par;
 
 /// C's base pointer, shared by tasks that write disjoint tiles.
@@ -21,7 +21,7 @@ pub(super) fn compute<T: GemmElem>(
     blk: Blocking,
     sb: &Super,
     ap: &[T],
-    bp: &[T],
+    bp: &BSource<T>,
     n: usize,
     alpha: T,
     beta: T,
@@ -94,7 +94,7 @@ fn tiles<T: GemmElem>(
     blk: Blocking,
     sb: &Super,
     ap: &[T],
-    bp: &[T],
+    bsrc: &BSource<T>,
     n: usize,
     alpha: T,
     beta: T,
@@ -113,7 +113,7 @@ fn tiles<T: GemmElem>(
         let bz = beta_q == T::zero();
         let (ablk, bblk) = (
             &ap[mpad * q..mpad * (q + kcb)],
-            &bp[npad * q..npad * (q + kcb)],
+            &bsrc.packed[npad * q..npad * (q + kcb)],
         );
         for tb in trange.clone().step_by(nblk) {
             for s in srange.clone() {
@@ -121,9 +121,24 @@ fn tiles<T: GemmElem>(
                 let row0 = sb.i3 + s * mr;
                 let rows = mr.min(mend - row0);
                 for t in tb..(tb + nblk).min(trange.end) {
-                    let bsl = &bblk[t * nr * kcb..(t + 1) * nr * kcb];
                     let col0 = sb.j3 + t * nr;
                     let cols = nr.min(nend - col0);
+                    if let (Some(b), true) = (&bsrc.direct, cols == nr) {
+                        // B in place: rows p3+q.. (kcb of them), columns col0..col0+nr.
+                        let b0 = b.offset + (sb.p3 + q) * b.rs + col0;
+                        let bsl = &b.data[b0..b0 + (kcb - 1) * b.rs + nr];
+                        let (cp, ldc) = if rows == mr { (unsafe { c.add(row0 * n + col0) }, n) } else { (scratch.as_mut_ptr(), nr) };
+                        let (beta_k, bz_k) = if rows == mr { (beta_q, bz) } else { (T::zero(), true) };
+                        // SAFETY: asl holds kcb·mr elements; `bsl` (bounds-checked just
+                        // above) covers b[p*rs + j], p < kcb, j < nr; the C tile is
+                        // inside C and this task's (rows == mr) or the scratch tile.
+                        unsafe { (kern.strided)(kcb, asl.as_ptr(), bsl.as_ptr(), b.rs, cp, ldc, alpha, beta_k, bz_k) };
+                        if rows < mr {
+                            write_edge(c, n, row0, col0, rows, cols, nr, &scratch, beta_q, bz);
+                        }
+                        continue;
+                    }
+                    let bsl = &bblk[t * nr * kcb..(t + 1) * nr * kcb];
                     if rows == mr && cols == nr {
                         // SAFETY: asl/bsl hold exactly kcb·mr / kcb·nr elements; the
                         // tile rows row0..row0+mr <= m and columns col0..col0+nr <= n
@@ -155,17 +170,37 @@ fn tiles<T: GemmElem>(
                                 true,
                             )
                         };
-                        for r in 0..rows {
-                            for j in 0..cols {
-                                // SAFETY: row0 + r < m and col0 + j < n: inside C, in this task's tiles.
-                                let dst = unsafe { &mut *c.add((row0 + r) * n + col0 + j) };
-                                let v = scratch[r * nr + j];
-                                *dst = if bz { v } else { beta_q * *dst + v };
-                            }
-                        }
+                        write_edge(c, n, row0, col0, rows, cols, nr, &scratch, beta_q, bz);
                     }
                 }
             }
+        }
+    }
+}
+
+/// Adds an edge tile computed into `scratch` (row stride `nr`) to the
+/// rows×cols corner of C at (row0, col0): C = beta·C + scratch.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn write_edge<T: GemmElem>(
+    c: *mut T,
+    n: usize,
+    row0: usize,
+    col0: usize,
+    rows: usize,
+    cols: usize,
+    nr: usize,
+    scratch: &[T],
+    beta: T,
+    bz: bool,
+) {
+    for r in 0..rows {
+        for j in 0..cols {
+            // SAFETY: the caller's tile: row0 + r < m and col0 + j < n, inside
+            // C and owned by the calling task.
+            let dst = unsafe { &mut *c.add((row0 + r) * n + col0 + j) };
+            let v = scratch[r * nr + j];
+            *dst = if bz { v } else { beta * *dst + v };
         }
     }
 }

@@ -112,6 +112,22 @@ pub struct Config<T> {
     pub threads: usize,
     /// Matrix-vector shapes (m or n = 1) skip packing (`gemv.rs`).
     pub gemv: bool,
+    /// A short M (at most [`B_IN_PLACE_MAX_M`] rows) with a row-major B
+    /// (unit column stride) reads B in place instead of packing it.
+    pub b_in_place: bool,
+}
+
+/// Rows up to which a row-major B is read in place. Packing B touches all of
+/// B (k·n) for m·n·k multiply-adds, so it is a large share when m is small
+/// (linear layers: m = batch); in place, B's rows are `rs` apart instead of
+/// NR, which costs more cache lines and TLB entries per sliver each time an
+/// A sliver reuses it — fine for a few A slivers, not for many.
+pub const B_IN_PLACE_MAX_M: usize = 256;
+
+/// `DLCORE_GEMM_B_IN_PLACE=0` packs B always (to compare both paths).
+fn b_in_place_default() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| !std::env::var("DLCORE_GEMM_B_IN_PLACE").is_ok_and(|v| v.trim() == "0"))
 }
 
 impl<T: GemmElem> Config<T> {
@@ -149,6 +165,7 @@ impl<T: GemmElem> Config<T> {
             blocking,
             threads: threads.max(1),
             gemv: true,
+            b_in_place: b_in_place_default(),
         }
     }
 }
@@ -313,6 +330,8 @@ pub fn gemm_with<T: GemmElem>(
     let blk = cfg.blocking;
     let (m3, n3, k3) = superblocks(m, n, k, mr, nr, blk);
 
+    // B's full NR-wide slivers are read in place (only an edge sliver is packed).
+    let b_direct = cfg.b_in_place && b.cs == 1 && m <= B_IN_PLACE_MAX_M;
     let par = Par::new(threads);
     let mut ws = T::take_workspace();
     for j3 in (0..n).step_by(n3) {
@@ -332,13 +351,21 @@ pub fn gemm_with<T: GemmElem>(
                     sb.nc.next_multiple_of(nr) * sb.kc3,
                     sb.mc.next_multiple_of(mr) * sb.kc3,
                 );
-                pack_all(&cfg.kernel, blk.kc, &sb, &a, &b, ap, bp, &par);
-                compute(&cfg.kernel, blk, &sb, ap, bp, n, alpha, beta, c, threads, &par);
+                pack_all(&cfg.kernel, blk.kc, &sb, &a, &b, b_direct, ap, bp, &par);
+                let bsrc = BSource { packed: bp, direct: b_direct.then_some(b) };
+                compute(&cfg.kernel, blk, &sb, ap, &bsrc, n, alpha, beta, c, threads, &par);
             }
         }
     }
     drop(par);
     T::give_workspace(ws);
+}
+
+/// Where the micro-kernel reads B: the packed panel, and, when B is read in
+/// place, the matrix itself for every full NR-wide sliver (`cs == 1`).
+struct BSource<'a, T> {
+    packed: &'a [T],
+    direct: Option<MatRef<'a, T>>,
 }
 
 /// One superblock: rows i3..i3+mc, columns j3..j3+nc, depth p3..p3+kc3.
@@ -412,6 +439,7 @@ fn pack_all<T: GemmElem>(
     sb: &Super,
     a: &MatRef<T>,
     b: &MatRef<T>,
+    b_direct: bool,
     ap: &mut [T],
     bp: &mut [T],
     par: &Par,
@@ -426,7 +454,12 @@ fn pack_all<T: GemmElem>(
             jobs.push((true, sb.i3 + s * mr, sb.p3 + q, kcb, mpad * q + s * mr * kcb));
         }
         for t in 0..npad / nr {
-            jobs.push((false, sb.j3 + t * nr, sb.p3 + q, kcb, npad * q + t * nr * kcb));
+            let j0 = sb.j3 + t * nr;
+            // read in place by the kernel (see `macrokernel::tiles`)
+            if b_direct && j0 + nr <= sb.j3 + sb.nc {
+                continue;
+            }
+            jobs.push((false, j0, sb.p3 + q, kcb, npad * q + t * nr * kcb));
         }
     }
     // Rows/columns past the superblock (not just past the matrix) are zero.

@@ -135,9 +135,10 @@ const SHAPES: &[(usize, usize, usize)] = &[
 fn all_kernels<T: GemmElem>() {
     for simd in paths() {
         for kern in T::candidates(simd) {
-            for (threads, gemv) in [(1, true), (3, true), (1, false)] {
+            for (threads, gemv, b_in_place) in [(1, true, true), (3, true, true), (1, false, false)] {
                 let cfg = Config {
                     gemv,
+                    b_in_place,
                     ..Config::with_kernel(kern, threads)
                 };
                 for &(m, n, k) in SHAPES {
@@ -192,6 +193,7 @@ fn superblock_splits_match_reference() {
                     },
                     threads,
                     gemv: true,
+                    b_in_place: true,
                 };
                 for &(m, n, k) in &[(70, 90, 100), (13, 200, 33), (150, 7, 64)] {
                     check(&cfg, m, n, k, Layout::Row, Layout::Col, 1.0, 0.0);
