@@ -31,7 +31,13 @@ pub(super) fn compute<T: GemmElem>(
 ) {
     let (mr, nr) = (kern.mr, kern.nr);
     let (ms, ns) = (sb.mc.div_ceil(mr), sb.nc.div_ceil(nr));
-    let (tm, tn) = task_grid(ms, ns, mr, nr, threads);
+    // Tasks that pack their own B slivers split columns only, so no two
+    // pack the same sliver.
+    let (tm, tn) = if bp.pack_in_task.is_some() {
+        task_grid(1, ns, mr, nr, threads)
+    } else {
+        task_grid(ms, ns, mr, nr, threads)
+    };
     debug_assert!(c.len() >= (sb.i3 + sb.mc) * n && sb.j3 + sb.nc <= n);
     let cp = CPtr(c.as_mut_ptr());
     let task = |t: usize| {
@@ -111,11 +117,21 @@ fn tiles<T: GemmElem>(
     for (q, kcb) in kblocks(sb.kc3, blk.kc) {
         let beta_q = if sb.p3 + q == 0 { beta } else { T::one() };
         let bz = beta_q == T::zero();
-        let (ablk, bblk) = (
-            &ap[mpad * q..mpad * (q + kcb)],
-            &bsrc.packed[npad * q..npad * (q + kcb)],
-        );
+        let ablk = &ap[mpad * q..mpad * (q + kcb)];
+        // this KC block of the B panel: sliver t at t*nr*kcb
+        let bblk = npad * q;
+        assert!(npad * (q + kcb) <= bsrc.packed_len, "gemm: B panel too short");
         for tb in trange.clone().step_by(nblk) {
+            if let Some(b) = &bsrc.pack_in_task {
+                for t in tb..(tb + nblk).min(trange.end) {
+                    // SAFETY: sliver t of this KC block lies inside the panel
+                    // (asserted above: t < npad/nr); this task owns columns
+                    // `trange` for the whole superblock (tasks split columns only
+                    // when packing in task), so no other thread touches it.
+                    let d = unsafe { std::slice::from_raw_parts_mut(bsrc.packed.0.add(bblk + t * nr * kcb), nr * kcb) };
+                    super::pack::pack_b(b, nend, sb.j3 + t * nr, sb.p3 + q, kcb, nr, d, kern.transpose);
+                }
+            }
             for s in srange.clone() {
                 let asl = &ablk[s * mr * kcb..(s + 1) * mr * kcb];
                 let row0 = sb.i3 + s * mr;
@@ -138,7 +154,9 @@ fn tiles<T: GemmElem>(
                         }
                         continue;
                     }
-                    let bsl = &bblk[t * nr * kcb..(t + 1) * nr * kcb];
+                    // SAFETY: inside the panel (asserted above); packed before the
+                    // parallel region, or above by this task, and written by no one now.
+                    let bsl = unsafe { std::slice::from_raw_parts(bsrc.packed.0.add(bblk + t * nr * kcb), nr * kcb) };
                     if rows == mr && cols == nr {
                         // SAFETY: asl/bsl hold exactly kcb·mr / kcb·nr elements; the
                         // tile rows row0..row0+mr <= m and columns col0..col0+nr <= n

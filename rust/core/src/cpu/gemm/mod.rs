@@ -113,21 +113,41 @@ pub struct Config<T> {
     /// Matrix-vector shapes (m or n = 1) skip packing (`gemv.rs`).
     pub gemv: bool,
     /// A short M (at most [`B_IN_PLACE_MAX_M`] rows) with a row-major B
-    /// (unit column stride) reads B in place instead of packing it.
+    /// (unit column stride) that fits in L2 is read in place instead of
+    /// packed (`read_b_in_place`).
     pub b_in_place: bool,
+    /// A short M with B packed packs each B block inside the compute task
+    /// that uses it, right before its A slivers run over it (`macrokernel`),
+    /// instead of in a separate phase: B is hot in this core's cache when
+    /// used, and with several threads each packs its own columns.
+    pub b_in_task: bool,
 }
 
 /// Rows up to which a row-major B is read in place. Packing B touches all of
 /// B (k·n) for m·n·k multiply-adds, so it is a large share when m is small
-/// (linear layers: m = batch); in place, B's rows are `rs` apart instead of
-/// NR, which costs more cache lines and TLB entries per sliver each time an
-/// A sliver reuses it — fine for a few A slivers, not for many.
+/// (linear layers: m = batch, and their weight gradients: m = out_features);
+/// in place, B's rows are `rs` apart instead of NR, which costs more cache
+/// lines and TLB entries each time an A sliver reuses a B sliver.
 pub const B_IN_PLACE_MAX_M: usize = 256;
 
-/// `DLCORE_GEMM_B_IN_PLACE=0` packs B always (to compare both paths).
-fn b_in_place_default() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| !std::env::var("DLCORE_GEMM_B_IN_PLACE").is_ok_and(|v| v.trim() == "0"))
+/// Whether the full NR-wide slivers of B are read in place (see
+/// [`Config::b_in_place`]): a short M, a unit column stride, and all of B
+/// within L2, so every A sliver after the first finds its B rows there
+/// whatever their stride. A bigger B read in place goes back to L3 or DRAM
+/// in a strided pattern for each A sliver and loses to packing. Measured,
+/// 1 thread, Zen 4 (1 MiB L2), GFLOP/s packed -> in place: 64×784×256
+/// 101 -> 108-112, 64×256×784 98 -> 111, 256×64×784 101 -> 104,
+/// 128×512×512 104-107 -> 112; B over L2: 256×1000×1000 93 -> 83,
+/// 64×4000×1000 72 -> 63, 64×3072×768 74 -> 66, 256×768×3072 94 -> 85.
+fn read_b_in_place<T>(cfg: &Config<T>, m: usize, k: usize, n: usize, b: &MatRef<T>) -> bool {
+    let bytes = k.saturating_mul(n).saturating_mul(std::mem::size_of::<T>());
+    cfg.b_in_place && b.cs == 1 && m <= B_IN_PLACE_MAX_M && bytes <= cache::sizes().l2
+}
+
+/// Small-M switches, on unless the variable is "0" (`DLCORE_GEMM_B_IN_PLACE=0`,
+/// `DLCORE_GEMM_B_IN_TASK=0`: to compare with the plain packed path).
+fn env_on(var: &str) -> bool {
+    !std::env::var(var).is_ok_and(|v| v.trim() == "0")
 }
 
 impl<T: GemmElem> Config<T> {
@@ -165,7 +185,8 @@ impl<T: GemmElem> Config<T> {
             blocking,
             threads: threads.max(1),
             gemv: true,
-            b_in_place: b_in_place_default(),
+            b_in_place: env_on("DLCORE_GEMM_B_IN_PLACE"),
+            b_in_task: env_on("DLCORE_GEMM_B_IN_TASK"),
         }
     }
 }
@@ -331,7 +352,8 @@ pub fn gemm_with<T: GemmElem>(
     let (m3, n3, k3) = superblocks(m, n, k, mr, nr, blk);
 
     // B's full NR-wide slivers are read in place (only an edge sliver is packed).
-    let b_direct = cfg.b_in_place && b.cs == 1 && m <= B_IN_PLACE_MAX_M;
+    let b_direct = read_b_in_place(cfg, m, k, n, &b);
+    let b_in_task = cfg.b_in_task && !b_direct && m <= B_IN_PLACE_MAX_M;
     let par = Par::new(threads);
     let mut ws = T::take_workspace();
     for j3 in (0..n).step_by(n3) {
@@ -351,8 +373,13 @@ pub fn gemm_with<T: GemmElem>(
                     sb.nc.next_multiple_of(nr) * sb.kc3,
                     sb.mc.next_multiple_of(mr) * sb.kc3,
                 );
-                pack_all(&cfg.kernel, blk.kc, &sb, &a, &b, b_direct, ap, bp, &par);
-                let bsrc = BSource { packed: bp, direct: b_direct.then_some(b) };
+                pack_all(&cfg.kernel, blk.kc, &sb, &a, &b, b_direct || b_in_task, ap, bp, &par);
+                let bsrc = BSource {
+                    packed: PanelPtr(bp.as_mut_ptr()),
+                    packed_len: bp.len(),
+                    direct: b_direct.then_some(b),
+                    pack_in_task: b_in_task.then_some(b),
+                };
                 compute(&cfg.kernel, blk, &sb, ap, &bsrc, n, alpha, beta, c, threads, &par);
             }
         }
@@ -361,11 +388,15 @@ pub fn gemm_with<T: GemmElem>(
     T::give_workspace(ws);
 }
 
-/// Where the micro-kernel reads B: the packed panel, and, when B is read in
-/// place, the matrix itself for every full NR-wide sliver (`cs == 1`).
+/// Where the micro-kernel reads B: the packed panel (`packed_len` long),
+/// and, when B is read in place, the matrix itself for every full NR-wide
+/// sliver (`cs == 1`). With `pack_in_task`, compute tasks pack the B slivers
+/// they own (tasks split columns only) into the panel before using them.
 struct BSource<'a, T> {
-    packed: &'a [T],
+    packed: PanelPtr<T>,
+    packed_len: usize,
     direct: Option<MatRef<'a, T>>,
+    pack_in_task: Option<MatRef<'a, T>>,
 }
 
 /// One superblock: rows i3..i3+mc, columns j3..j3+nc, depth p3..p3+kc3.
@@ -439,7 +470,7 @@ fn pack_all<T: GemmElem>(
     sb: &Super,
     a: &MatRef<T>,
     b: &MatRef<T>,
-    b_direct: bool,
+    skip_b: bool,
     ap: &mut [T],
     bp: &mut [T],
     par: &Par,
@@ -455,8 +486,9 @@ fn pack_all<T: GemmElem>(
         }
         for t in 0..npad / nr {
             let j0 = sb.j3 + t * nr;
-            // read in place by the kernel (see `macrokernel::tiles`)
-            if b_direct && j0 + nr <= sb.j3 + sb.nc {
+            // read in place by the kernel, or packed by the compute tasks
+            // (see `macrokernel::tiles`); an in-place B's edge sliver is packed
+            if skip_b && j0 + nr <= sb.j3 + sb.nc {
                 continue;
             }
             jobs.push((false, j0, sb.p3 + q, kcb, npad * q + t * nr * kcb));
@@ -489,7 +521,7 @@ fn pack_all<T: GemmElem>(
 
 /// A packed panel's base, shared by packing tasks that fill disjoint slivers.
 #[derive(Clone, Copy)]
-struct PanelPtr<T>(*mut T);
+pub(crate) struct PanelPtr<T>(pub(crate) *mut T);
 // SAFETY: tasks write disjoint slivers (see `pack_all`); the panel outlives the run.
 unsafe impl<T> Send for PanelPtr<T> {}
 unsafe impl<T> Sync for PanelPtr<T> {}

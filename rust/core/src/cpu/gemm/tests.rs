@@ -135,10 +135,17 @@ const SHAPES: &[(usize, usize, usize)] = &[
 fn all_kernels<T: GemmElem>() {
     for simd in paths() {
         for kern in T::candidates(simd) {
-            for (threads, gemv, b_in_place) in [(1, true, true), (3, true, true), (1, false, false)] {
+            // (threads, gemv, B in place, B packed in the compute tasks)
+            for (threads, gemv, b_in_place, b_in_task) in [
+                (1, true, true, true),
+                (3, true, true, true),
+                (1, false, false, false),
+                (2, true, false, true),
+            ] {
                 let cfg = Config {
                     gemv,
                     b_in_place,
+                    b_in_task,
                     ..Config::with_kernel(kern, threads)
                 };
                 for &(m, n, k) in SHAPES {
@@ -194,6 +201,7 @@ fn superblock_splits_match_reference() {
                     threads,
                     gemv: true,
                     b_in_place: true,
+                    b_in_task: threads > 1,
                 };
                 for &(m, n, k) in &[(70, 90, 100), (13, 200, 33), (150, 7, 64)] {
                     check(&cfg, m, n, k, Layout::Row, Layout::Col, 1.0, 0.0);
