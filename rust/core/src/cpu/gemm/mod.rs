@@ -14,6 +14,12 @@
 //!           for each B sliver: micro-kernel            (MR×NR of C in registers)
 //! ```
 //!
+//! Short M (at most `B_IN_PLACE_MAX_M` rows: a batch of a linear layer, or
+//! its weight gradient) changes where B comes from: a row-major B that fits
+//! in L2 is read in place by the micro-kernel (no B packing at all, only the
+//! edge sliver), any other B is packed by the compute task that uses it,
+//! block by block (`Config::b_in_place`, `Config::b_in_task`).
+//!
 //! Block sizes come from the cache sizes read at run time (`cache.rs`); the
 //! micro-kernel from the instruction set (`kernel.rs`). A task owns its
 //! rectangle of C for the whole depth, so one superblock costs two parallel
@@ -161,7 +167,9 @@ impl<T: GemmElem> Config<T> {
         let cands = T::candidates(simd);
         let def = cands[0];
         let waste = |mr: usize| m as f64 / m.next_multiple_of(mr) as f64;
-        let best = if m >= 16 * def.mr {
+        // up to the small-M limit (a weight gradient's 256 output features:
+        // 12 pads it to 264) and below 16 slivers, padding is worth avoiding
+        let best = if m > B_IN_PLACE_MAX_M && m >= 16 * def.mr {
             def
         } else {
             // the default kernel is the fastest per tile: others need to win
