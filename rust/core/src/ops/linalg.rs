@@ -44,7 +44,6 @@ fn bmm_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     Ok(crate::with_float!(a.dtype, "matmul", T => {
         let (abuf, bbuf) = (a.storage.cpu().slice::<T>(), b.storage.cpu().slice::<T>());
-        let mut c = gemm_output::<T>(numel(&out_shape));
         let (ars, acs, brs, bcs) = (a.strides[na - 2], a.strides[na - 1], b.strides[nb - 2], b.strides[nb - 1]);
         // Batches split across threads while there are at least as many
         // batches as threads one GEMM could use; otherwise one GEMM at a
@@ -56,13 +55,16 @@ fn bmm_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let bm = MatRef { data: bbuf, offset: ob, rs: brs, cs: bcs };
             gemm_threads(if by_batch { 1 } else { threads }, m, n, k, T::one(), am, bm, T::zero(), cc);
         };
-        if m * n > 0 {
-            if by_batch && offs.len().saturating_mul(m * n * k) >= 1 << 16 {
-                crate::cpu::install(|| c.par_chunks_mut(m * n).zip(offs.par_iter()).for_each(run));
-            } else {
-                c.chunks_mut(m * n).zip(offs.iter()).for_each(run);
+        // one beta = 0 GEMM per m×n chunk: together they write all of C
+        let c = gemm_output_with::<T>(numel(&out_shape), |c| {
+            if m * n > 0 {
+                if by_batch && offs.len().saturating_mul(m * n * k) >= 1 << 16 {
+                    crate::cpu::install(|| c.par_chunks_mut(m * n).zip(offs.par_iter()).for_each(run));
+                } else {
+                    c.chunks_mut(m * n).zip(offs.iter()).for_each(run);
+                }
             }
-        }
+        });
         Tensor::from_vec_unchecked(c, &out_shape)
     }))
 }
@@ -145,7 +147,7 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     }
     check_dtypes("linear", x, w)?;
     if let Some(b) = bias {
-        if b.shape != [out_f] && !(b.ndim() == 0) {
+        if b.shape != [out_f] && b.ndim() != 0 {
             return Err(Error::runtime(format!("linear: bias of shape {:?} does not match out_features {out_f}", b.shape)));
         }
         check_dtypes("linear", x, b)?;
@@ -158,21 +160,20 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let mut out_shape = x.shape[..x.ndim() - 1].to_vec();
     out_shape.push(out_f);
     let out = crate::with_float!(x.dtype, "linear", T => {
-        let mut c: Vec<T> = match bias {
-            Some(b) => {
-                let bv = shape::expand(&b.detach(), &[out_f as i64])?.to_vec::<T>();
-                let mut c = Vec::with_capacity(rows * out_f);
-                for _ in 0..rows { c.extend_from_slice(&bv); }
-                c
-            }
-            None => gemm_output::<T>(rows * out_f),
-        };
         let am = MatRef { data: x2.storage.cpu().slice::<T>(), offset: x2.offset, rs: x2.strides[0], cs: x2.strides[1] };
         // B = wᵀ: B(p, j) = w[j, p]
         let bm = MatRef { data: w.storage.cpu().slice::<T>(), offset: w.offset, rs: w.strides[1], cs: w.strides[0] };
-        // beta = 1 adds the bias rows; beta = 0 overwrites the uninitialised buffer
-        let beta = if bias.is_some() { T::one() } else { T::zero() };
-        gemm(rows, out_f, in_f, T::one(), am, bm, beta, &mut c);
+        let c: Vec<T> = match bias {
+            Some(b) => {
+                // beta = 1 adds the product to the bias rows
+                let bv = shape::expand(&b.detach(), &[out_f as i64])?.to_vec::<T>();
+                let mut c = Vec::with_capacity(rows * out_f);
+                for _ in 0..rows { c.extend_from_slice(&bv); }
+                gemm(rows, out_f, in_f, T::one(), am, bm, T::one(), &mut c);
+                c
+            }
+            None => gemm_output_with(rows * out_f, |c| gemm(rows, out_f, in_f, T::one(), am, bm, T::zero(), c)),
+        };
         Tensor::from_vec_unchecked(c, &out_shape)
     });
     let mut inputs = vec![x, w];
@@ -296,24 +297,19 @@ fn column_sums<T: crate::cpu::Float>(g: &MatRef<T>, rows: usize, cols: usize) ->
     s
 }
 
-/// A `len`-element buffer for a GEMM with beta = 0 to overwrite, without
-/// the zero fill (a memset pass over the whole output, ~25 µs for a
-/// 256×784 weight gradient). Invariant: the caller hands it to `gemm` /
-/// `gemm_threads` with beta = 0 (or `gemm_output_with`), which writes every
-/// one of the m·n elements on every path (tiles, edge tiles, GEMV, k = 0)
-/// without reading any; nothing reads it before.
-fn gemm_output<T: crate::cpu::Float>(len: usize) -> Vec<T> {
-    let mut v = Vec::with_capacity(len);
-    // SAFETY: f32/f64 (the only `Float`s) are plain data with no drop; the
-    // contents are written by the GEMM before they are read (see above).
-    unsafe { v.set_len(len) };
-    v
-}
-
-/// `gemm_output` filled by `run` (a beta = 0 GEMM over the whole buffer).
+/// A `len`-element buffer filled by `run`, a beta = 0 GEMM over all of it,
+/// without the zero fill first (a memset pass over the whole output, ~25 µs
+/// for a 256×784 weight gradient). Invariant: `run` writes every element —
+/// `gemm` / `gemm_threads` with beta = 0 write all m·n elements on every
+/// path (tiles, edge tiles, GEMV, k = 0) and read none of them.
 fn gemm_output_with<T: crate::cpu::Float>(len: usize, run: impl FnOnce(&mut [T])) -> Vec<T> {
-    let mut v = gemm_output(len);
-    run(&mut v);
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    // SAFETY: the capacity holds `len` elements; f32/f64 (the only `Float`s)
+    // are plain data, and the GEMM only writes this memory (see above).
+    let c = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr(), len) };
+    run(c);
+    // SAFETY: `run` initialised all `len` elements (the invariant above).
+    unsafe { v.set_len(len) };
     v
 }
 
