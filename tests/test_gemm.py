@@ -150,6 +150,20 @@ SIMD_SCRIPT = textwrap.dedent(
                 want = a.astype(np.float64) @ b.astype(np.float64).T
                 err = np.abs(got - want).max()
                 assert err <= tol * 4 * k, (sys.argv[1], threads, m, k, n, dt, err)
+                # row-major B: read in place by the kernel for m <= 256
+                bt = np.ascontiguousarray(b.T)
+                got = (dlcore.tensor(a) @ dlcore.tensor(bt)).numpy()
+                err = np.abs(got - want).max()
+                assert err <= tol * 4 * k, ("in place", sys.argv[1], threads, m, k, n, dt, err)
+        # linear forward + backward (dx, dw side by side, db) against float64 numpy
+        x, w, bias = rng.uniform(-1, 1, (64, 200)), rng.uniform(-1, 1, (70, 200)), rng.uniform(-1, 1, 70)
+        g = rng.uniform(-1, 1, (64, 70))
+        xt, wt, bt = (dlcore.tensor(v.astype(np.float32), requires_grad=True) for v in (x, w, bias))
+        y = dlcore.nn.functional.linear(xt, wt, bt)
+        y.backward(dlcore.tensor(g.astype(np.float32)))
+        for got, want in ((y, x @ w.T + bias), (xt.grad, g @ w), (wt.grad, g.T @ x), (bt.grad, g.sum(0))):
+            err = np.abs(got.detach().numpy() - want).max()
+            assert err <= 1e-4, ("linear", sys.argv[1], threads, err)
     print("ok")
     """
 )
@@ -197,18 +211,21 @@ def test_linear_grad(x_shape, bias):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("which", ["x", "w", "both"])
+@pytest.mark.parametrize("which", ["x", "w", "b", "both"])
 @pytest.mark.parametrize("team", [False, True])
 def test_linear_grad_paths(threads, which, team):
     """The fused backward (dx and dw side by side on two threads, or one
-    after the other), with only one of x / w wanting a gradient too."""
+    after the other, db on the dx thread), with only one of x / w / b
+    wanting a gradient too; a transposed output gives the backward a
+    column-major upstream gradient."""
     before, was = dlcore.get_num_threads(), _core.gemm_team()
     try:
         _core.gemm_team(team)
         dlcore.set_num_threads(threads)
-        inputs = [arg((64, 784), grad=which != "w"), arg((256, 784), grad=which != "x"), (256,)]
+        inputs = [arg((64, 784), grad=which in ("x", "both")), arg((256, 784), grad=which in ("w", "both")), (256,)]
         check_op(lambda m, *t: m.nn.functional.linear(*t), inputs, rtol=1e-4, atol=1e-4)
         check_op(lambda m, *t: m.nn.functional.linear(*t), inputs, rtol=1e-4, atol=1e-4, non_contiguous=True)
+        check_op(lambda m, *t: m.nn.functional.linear(*t).t(), inputs, rtol=1e-4, atol=1e-4)
     finally:
         _core.gemm_team(was)
         dlcore.set_num_threads(before)

@@ -44,7 +44,6 @@ fn bmm_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     Ok(crate::with_float!(a.dtype, "matmul", T => {
         let (abuf, bbuf) = (a.storage.cpu().slice::<T>(), b.storage.cpu().slice::<T>());
-        let mut c = vec![T::zero(); numel(&out_shape)];
         let (ars, acs, brs, bcs) = (a.strides[na - 2], a.strides[na - 1], b.strides[nb - 2], b.strides[nb - 1]);
         // Batches split across threads while there are at least as many
         // batches as threads one GEMM could use; otherwise one GEMM at a
@@ -56,13 +55,16 @@ fn bmm_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let bm = MatRef { data: bbuf, offset: ob, rs: brs, cs: bcs };
             gemm_threads(if by_batch { 1 } else { threads }, m, n, k, T::one(), am, bm, T::zero(), cc);
         };
-        if m * n > 0 {
-            if by_batch && offs.len().saturating_mul(m * n * k) >= 1 << 16 {
-                crate::cpu::install(|| c.par_chunks_mut(m * n).zip(offs.par_iter()).for_each(run));
-            } else {
-                c.chunks_mut(m * n).zip(offs.iter()).for_each(run);
+        // one beta = 0 GEMM per m×n chunk: together they write all of C
+        let c = gemm_output_with::<T>(numel(&out_shape), |c| {
+            if m * n > 0 {
+                if by_batch && offs.len().saturating_mul(m * n * k) >= 1 << 16 {
+                    crate::cpu::install(|| c.par_chunks_mut(m * n).zip(offs.par_iter()).for_each(run));
+                } else {
+                    c.chunks_mut(m * n).zip(offs.iter()).for_each(run);
+                }
             }
-        }
+        });
         Tensor::from_vec_unchecked(c, &out_shape)
     }))
 }
@@ -145,7 +147,7 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     }
     check_dtypes("linear", x, w)?;
     if let Some(b) = bias {
-        if b.shape != [out_f] && !(b.ndim() == 0) {
+        if b.shape != [out_f] && b.ndim() != 0 {
             return Err(Error::runtime(format!("linear: bias of shape {:?} does not match out_features {out_f}", b.shape)));
         }
         check_dtypes("linear", x, b)?;
@@ -158,19 +160,20 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let mut out_shape = x.shape[..x.ndim() - 1].to_vec();
     out_shape.push(out_f);
     let out = crate::with_float!(x.dtype, "linear", T => {
-        let mut c: Vec<T> = match bias {
-            Some(b) => {
-                let bv = shape::expand(&b.detach(), &[out_f as i64])?.to_vec::<T>();
-                let mut c = Vec::with_capacity(rows * out_f);
-                for _ in 0..rows { c.extend_from_slice(&bv); }
-                c
-            }
-            None => vec![T::zero(); rows * out_f],
-        };
         let am = MatRef { data: x2.storage.cpu().slice::<T>(), offset: x2.offset, rs: x2.strides[0], cs: x2.strides[1] };
         // B = wᵀ: B(p, j) = w[j, p]
         let bm = MatRef { data: w.storage.cpu().slice::<T>(), offset: w.offset, rs: w.strides[1], cs: w.strides[0] };
-        gemm(rows, out_f, in_f, T::one(), am, bm, T::one(), &mut c);
+        let c: Vec<T> = match bias {
+            Some(b) => {
+                // beta = 1 adds the product to the bias rows
+                let bv = shape::expand(&b.detach(), &[out_f as i64])?.to_vec::<T>();
+                let mut c = Vec::with_capacity(rows * out_f);
+                for _ in 0..rows { c.extend_from_slice(&bv); }
+                gemm(rows, out_f, in_f, T::one(), am, bm, T::one(), &mut c);
+                c
+            }
+            None => gemm_output_with(rows * out_f, |c| gemm(rows, out_f, in_f, T::one(), am, bm, T::zero(), c)),
+        };
         Tensor::from_vec_unchecked(c, &out_shape)
     });
     let mut inputs = vec![x, w];
@@ -184,7 +187,10 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let back = move |g: &Tensor| -> Result<Vec<Option<Tensor>>> {
         let g2 = shape::reshape(g, &[-1, out_f as i64])?;
         let (want_x, want_w) = (xc.requires_grad(), wc.requires_grad());
-        let (mut gx, mut gw) = (None, None);
+        let (mut gx, mut gw, mut gb) = (None, None, None);
+        // the bias gradient (g's column sum) comes from `linear_grads`, in
+        // parallel with the weight gradient, when the bias is a plain vector
+        let want_b = bc.as_ref().is_some_and(|b| b.requires_grad() && b.shape == [out_f] && b.dtype == g2.dtype);
         if crate::autograd::is_grad_enabled() || g2.dtype != xc.dtype {
             // create_graph: through recorded ops, so the gradients have history
             if want_x {
@@ -194,12 +200,16 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
                 let x2 = shape::reshape(&xc, &[-1, in_f as i64])?;
                 gw = Some(matmul(&shape::t(&g2)?, &x2)?);
             }
-        } else if want_x || want_w {
-            (gx, gw) = linear_grads(&g2, &xc, &wc, want_x, want_w)?;
+        } else if want_x || want_w || want_b {
+            (gx, gw, gb) = linear_grads(&g2, &xc, &wc, want_x, want_w, want_b)?;
         }
         let mut grads = vec![gx, gw];
         if let Some(b) = &bc {
-            grads.push(if b.requires_grad() { Some(sum_to(&g2, &b.shape, b.dtype)?) } else { None });
+            grads.push(match gb {
+                Some(gb) => Some(gb),
+                None if b.requires_grad() => Some(sum_to(&g2, &b.shape, b.dtype)?),
+                None => None,
+            });
         }
         Ok(grads)
     };
@@ -207,18 +217,22 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     Ok(record(out, "Linear", &inputs, &saved, Box::new(back)))
 }
 
-/// dx = g·w (rows×in) and dw = gᵀ·x (out×in) of `linear`, straight on the
-/// GEMM (no recorded matmuls, transposed views or batch bookkeeping). With
-/// both wanted and two threads, the two products — equal in size — run
-/// side by side, one per thread, each single-threaded: no split of a small
-/// GEMM and no synchronisation inside it. `g2` is rows×out (any strides).
+/// dx = g·w (rows×in), dw = gᵀ·x (out×in) and db = Σ_rows g (out) of
+/// `linear`, straight on the GEMM (no recorded matmuls, transposed views or
+/// batch bookkeeping). With dx and dw wanted and two threads, the two
+/// products — equal in size — run side by side, one per thread, each
+/// single-threaded: no split of a small GEMM and no synchronisation inside
+/// it; each thread allocates its own output (no zero fill: the GEMM writes
+/// all of it), and db rides on the dx thread. `g2` is rows×out (any strides).
+#[allow(clippy::type_complexity)]
 fn linear_grads(
     g2: &Tensor,
     x: &Tensor,
     w: &Tensor,
     want_x: bool,
     want_w: bool,
-) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    want_b: bool,
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
     let (out_f, in_f) = (w.shape[0], w.shape[1]);
     let x2 = shape::reshape(&x.detach(), &[-1, in_f as i64])?;
     let rows = g2.shape[0];
@@ -232,28 +246,71 @@ fn linear_grads(
         let (gam, gtm) = (MatRef { data: gbuf, offset: ga.0, rs: ga.1, cs: ga.2 }, MatRef { data: gbuf, offset: gt.0, rs: gt.1, cs: gt.2 });
         let xm = { let q = mat(&x2, false); MatRef { data: xbuf, offset: q.0, rs: q.1, cs: q.2 } };
         let wm = { let q = mat(w, false); MatRef { data: wbuf, offset: q.0, rs: q.1, cs: q.2 } };
-        let mut dx = if want_x { vec![T::zero(); rows * in_f] } else { Vec::new() };
-        let mut dw = if want_w { vec![T::zero(); out_f * in_f] } else { Vec::new() };
         let threads = crate::cpu::num_threads();
-        let do_x = |th: usize, dx: &mut Vec<T>| {
-            gemm_threads(th, rows, in_f, out_f, T::one(), gam, wm, T::zero(), dx)
+        let (mut dx, mut dw, mut db) = (None, None, None);
+        let do_x = |th: usize, dx: &mut Option<Vec<T>>, db: &mut Option<Vec<T>>| {
+            if want_x {
+                *dx = Some(gemm_output_with(rows * in_f, |c| gemm_threads(th, rows, in_f, out_f, T::one(), gam, wm, T::zero(), c)));
+            }
+            if want_b {
+                *db = Some(column_sums(&gam, rows, out_f));
+            }
         };
-        let do_w = |th: usize, dw: &mut Vec<T>| {
-            gemm_threads(th, out_f, in_f, rows, T::one(), gtm, xm, T::zero(), dw)
+        let do_w = |th: usize, dw: &mut Option<Vec<T>>| {
+            if want_w {
+                *dw = Some(gemm_output_with(out_f * in_f, |c| gemm_threads(th, out_f, in_f, rows, T::one(), gtm, xm, T::zero(), c)));
+            }
         };
         let flops = rows.saturating_mul(in_f).saturating_mul(out_f);
         if want_x && want_w && threads >= 2 && flops >= 2 * useful_threads_min() {
             // one product per thread; with more threads each gets half of them
             let th = (threads / 2).max(1);
-            crate::cpu::gemm::team::join(|| do_x(th, &mut dx), || do_w(threads - th, &mut dw));
+            crate::cpu::gemm::team::join(|| do_x(th, &mut dx, &mut db), || do_w(threads - th, &mut dw));
         } else {
-            if want_x { do_x(threads, &mut dx) }
-            if want_w { do_w(threads, &mut dw) }
+            do_x(threads, &mut dx, &mut db);
+            do_w(threads, &mut dw);
         }
-        let gx = if want_x { Some(Tensor::from_vec_unchecked(dx, &x.shape)) } else { None };
-        let gw = if want_w { Some(Tensor::from_vec_unchecked(dw, &w.shape)) } else { None };
-        (gx, gw)
+        (
+            dx.map(|v| Tensor::from_vec_unchecked(v, &x.shape)),
+            dw.map(|v| Tensor::from_vec_unchecked(v, &w.shape)),
+            db.map(|v| Tensor::from_vec_unchecked(v, &[out_f])),
+        )
     }))
+}
+
+/// Column sums of the rows×cols matrix `g` (the bias gradient), row by row
+/// so a unit column stride vectorises.
+fn column_sums<T: crate::cpu::Float>(g: &MatRef<T>, rows: usize, cols: usize) -> Vec<T> {
+    let mut s = vec![T::zero(); cols];
+    for r in 0..rows {
+        let base = g.offset + r * g.rs;
+        if g.cs == 1 {
+            for (acc, &v) in s.iter_mut().zip(&g.data[base..base + cols]) {
+                *acc = *acc + v;
+            }
+        } else {
+            for (j, acc) in s.iter_mut().enumerate() {
+                *acc = *acc + g.data[base + j * g.cs];
+            }
+        }
+    }
+    s
+}
+
+/// A `len`-element buffer filled by `run`, a beta = 0 GEMM over all of it,
+/// without the zero fill first (a memset pass over the whole output, ~25 µs
+/// for a 256×784 weight gradient). Invariant: `run` writes every element —
+/// `gemm` / `gemm_threads` with beta = 0 write all m·n elements on every
+/// path (tiles, edge tiles, GEMV, k = 0) and read none of them.
+fn gemm_output_with<T: crate::cpu::Float>(len: usize, run: impl FnOnce(&mut [T])) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    // SAFETY: the capacity holds `len` elements; f32/f64 (the only `Float`s)
+    // are plain data, and the GEMM only writes this memory (see above).
+    let c = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr(), len) };
+    run(c);
+    // SAFETY: `run` initialised all `len` elements (the invariant above).
+    unsafe { v.set_len(len) };
+    v
 }
 
 /// Multiply-adds below which a GEMM is not worth a second thread.

@@ -50,26 +50,28 @@ pub trait Vector: Copy {
     unsafe fn prefetch(_p: *const Self::E) {}
 }
 
-/// `c[r*ldc + j] = alpha·Σ_p a[p*MR+r]·b[p*NR+j] + beta·c[r*ldc + j]` for the
+/// `c[r*ldc + j] = alpha·Σ_p a[p*MR+r]·b[p*ldb+j] + beta·c[r*ldc + j]` for the
 /// full MR×NR tile (`c` is not read when beta == 0, so it may hold NaN).
+/// `ldb` is NR for a packed B sliver, or the row stride of a row-major B
+/// read in place (`strided`, see `mod.rs`: small M skips packing B).
 ///
 /// # Safety
-/// `a` is valid for `kc*MR` reads, `b` for `kc*NR` reads, and `c` for reads
-/// and writes of `c[r*ldc + j]`, r < MR, j < NR; the caller's CPU supports
-/// what `V`'s methods use.
+/// `a` is valid for `kc*MR` reads, `b` for reads of `b[p*ldb + j]`, p < kc,
+/// j < NR, and `c` for reads and writes of `c[r*ldc + j]`, r < MR, j < NR;
+/// the caller's CPU supports what `V`'s methods use.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn microkernel<V: Vector, const MR: usize, const NV: usize>(
     kc: usize,
     a: *const V::E,
     b: *const V::E,
+    ldb: usize,
     c: *mut V::E,
     ldc: usize,
     alpha: V::E,
     beta: V::E,
     beta_is_zero: bool,
 ) {
-    let nr = NV * V::LANES;
     // C is touched only after the kc loop; start fetching its tile now so
     // the read-modify-write at the end does not wait on L2/L3.
     for r in 0..MR {
@@ -93,9 +95,11 @@ pub unsafe fn microkernel<V: Vector, const MR: usize, const NV: usize>(
                 *x = V::fma(av, bb, *x);
             }
         }
-        // SAFETY: after kc steps the pointers end one past the slivers.
+        // SAFETY: after kc steps the pointers end one past the slivers (or
+        // one row past B's block); wrapping, as the last step's B row may
+        // be the matrix's last.
         a = a.add(MR);
-        b = b.add(nr);
+        b = b.wrapping_add(ldb);
     }
     let (alpha, beta) = (V::splat(alpha), V::splat(beta));
     for (r, row) in acc.iter().enumerate() {
@@ -112,8 +116,12 @@ pub unsafe fn microkernel<V: Vector, const MR: usize, const NV: usize>(
 }
 
 /// The signature every compiled micro-kernel has; see [`microkernel`] for the
-/// contract. `beta_is_zero` is passed separately so NaN·0 never reads C.
+/// contract (with ldb = NR: packed B). `beta_is_zero` is passed separately so
+/// NaN·0 never reads C.
 pub type KernelFn<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, T, T, bool);
+/// The same kernel reading B in place: the extra argument (after `b`) is B's
+/// row stride.
+pub type StridedFn<T> = unsafe fn(usize, *const T, *const T, usize, *mut T, usize, T, T, bool);
 
 /// A compiled micro-kernel and its tile shape.
 #[derive(Clone, Copy)]
@@ -121,6 +129,8 @@ pub struct Kernel<T> {
     pub mr: usize,
     pub nr: usize,
     pub run: KernelFn<T>,
+    /// `run` with B read in place at a given row stride (unit column stride).
+    pub strided: StridedFn<T>,
     pub name: &'static str,
     /// SIMD block transpose for packing transposed operands, if this ISA has one.
     pub transpose: Option<super::pack::Transpose<T>>,
@@ -128,8 +138,9 @@ pub struct Kernel<T> {
     pub simd: Simd,
 }
 
-/// Declares a `#[target_feature]` wrapper around `microkernel` per tile shape.
-/// Used by the per-ISA files so each shape is declared once.
+/// Declares a `#[target_feature]` wrapper around `microkernel` per tile shape
+/// (packed B), and next to it, in a module of the same name, `strided` (B in
+/// place). Used by the per-ISA files so each shape is declared once.
 macro_rules! kernels {
     ($features:literal, $vec:ty, $elem:ty: $($name:ident = $mr:literal x $nv:literal),+ $(,)?) => {
         $(
@@ -138,8 +149,22 @@ macro_rules! kernels {
             #[target_feature(enable = $features)]
             #[allow(clippy::too_many_arguments)]
             pub unsafe fn $name(kc: usize, a: *const $elem, b: *const $elem, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
-                // SAFETY: forwarded contract; this function has the features `$vec` needs.
-                unsafe { super::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, c, ldc, alpha, beta, bz) }
+                let nr = $nv * <$vec as $crate::cpu::gemm::kernel::Vector>::LANES;
+                // SAFETY: forwarded contract (a packed sliver has row stride NR);
+                // this function has the features `$vec` needs.
+                unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, nr, c, ldc, alpha, beta, bz) }
+            }
+            pub mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                /// # Safety
+                /// See `kernel::microkernel`; the CPU must have the listed features.
+                #[target_feature(enable = $features)]
+                #[allow(clippy::too_many_arguments)]
+                pub unsafe fn strided(kc: usize, a: *const $elem, b: *const $elem, ldb: usize, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
+                    // SAFETY: forwarded contract; this function has the features `$vec` needs.
+                    unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, ldb, c, ldc, alpha, beta, bz) }
+                }
             }
         )+
     };
@@ -149,8 +174,20 @@ macro_rules! kernels {
             /// See `kernel::microkernel`.
             #[allow(clippy::too_many_arguments)]
             pub unsafe fn $name(kc: usize, a: *const $elem, b: *const $elem, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
+                let nr = $nv * <$vec as $crate::cpu::gemm::kernel::Vector>::LANES;
                 // SAFETY: forwarded contract; `$vec` needs no target features.
-                unsafe { super::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, c, ldc, alpha, beta, bz) }
+                unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, nr, c, ldc, alpha, beta, bz) }
+            }
+            pub mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                /// # Safety
+                /// See `kernel::microkernel`.
+                #[allow(clippy::too_many_arguments)]
+                pub unsafe fn strided(kc: usize, a: *const $elem, b: *const $elem, ldb: usize, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
+                    // SAFETY: forwarded contract; `$vec` needs no target features.
+                    unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, ldb, c, ldc, alpha, beta, bz) }
+                }
             }
         )+
     };
@@ -199,6 +236,7 @@ macro_rules! k {
             mr: $mr,
             nr: $nr,
             run: super::$m::$f,
+            strided: super::$m::$f::strided,
             name: stringify!($f),
             transpose: None,
             simd: Simd::Scalar,
@@ -209,6 +247,7 @@ macro_rules! k {
             mr: $mr,
             nr: $nr,
             run: super::$m::$f,
+            strided: super::$m::$f::strided,
             name: stringify!($f),
             transpose: Some($tr),
             simd: Simd::Scalar,

@@ -3,7 +3,7 @@
 //! the packed depth blocks, B blocks, A slivers and B slivers (see `mod.rs`).
 
 use super::kernel::{GemmElem, Kernel};
-use super::{kblocks, Blocking, Super, MAX_TILE};
+use super::{kblocks, BSource, Blocking, Super, MAX_TILE};
 use super::team::Par;
 
 /// C's base pointer, shared by tasks that write disjoint tiles.
@@ -21,7 +21,7 @@ pub(super) fn compute<T: GemmElem>(
     blk: Blocking,
     sb: &Super,
     ap: &[T],
-    bp: &[T],
+    bp: &BSource<T>,
     n: usize,
     alpha: T,
     beta: T,
@@ -31,7 +31,13 @@ pub(super) fn compute<T: GemmElem>(
 ) {
     let (mr, nr) = (kern.mr, kern.nr);
     let (ms, ns) = (sb.mc.div_ceil(mr), sb.nc.div_ceil(nr));
-    let (tm, tn) = task_grid(ms, ns, mr, nr, threads);
+    // Tasks that pack their own B slivers split columns only, so no two
+    // pack the same sliver.
+    let (tm, tn) = if bp.pack_in_task.is_some() {
+        task_grid(1, ns, mr, nr, threads)
+    } else {
+        task_grid(ms, ns, mr, nr, threads)
+    };
     debug_assert!(c.len() >= (sb.i3 + sb.mc) * n && sb.j3 + sb.nc <= n);
     let cp = CPtr(c.as_mut_ptr());
     let task = |t: usize| {
@@ -94,7 +100,7 @@ fn tiles<T: GemmElem>(
     blk: Blocking,
     sb: &Super,
     ap: &[T],
-    bp: &[T],
+    bsrc: &BSource<T>,
     n: usize,
     alpha: T,
     beta: T,
@@ -111,19 +117,46 @@ fn tiles<T: GemmElem>(
     for (q, kcb) in kblocks(sb.kc3, blk.kc) {
         let beta_q = if sb.p3 + q == 0 { beta } else { T::one() };
         let bz = beta_q == T::zero();
-        let (ablk, bblk) = (
-            &ap[mpad * q..mpad * (q + kcb)],
-            &bp[npad * q..npad * (q + kcb)],
-        );
+        let ablk = &ap[mpad * q..mpad * (q + kcb)];
+        // this KC block of the B panel: sliver t at t*nr*kcb
+        let bblk = npad * q;
+        assert!(npad * (q + kcb) <= bsrc.packed_len, "gemm: B panel too short");
         for tb in trange.clone().step_by(nblk) {
+            if let Some(b) = &bsrc.pack_in_task {
+                for t in tb..(tb + nblk).min(trange.end) {
+                    // SAFETY: sliver t of this KC block lies inside the panel
+                    // (asserted above: t < npad/nr); this task owns columns
+                    // `trange` for the whole superblock (tasks split columns only
+                    // when packing in task), so no other thread touches it.
+                    let d = unsafe { std::slice::from_raw_parts_mut(bsrc.packed.0.add(bblk + t * nr * kcb), nr * kcb) };
+                    super::pack::pack_b(b, nend, sb.j3 + t * nr, sb.p3 + q, kcb, nr, d, kern.transpose);
+                }
+            }
             for s in srange.clone() {
                 let asl = &ablk[s * mr * kcb..(s + 1) * mr * kcb];
                 let row0 = sb.i3 + s * mr;
                 let rows = mr.min(mend - row0);
                 for t in tb..(tb + nblk).min(trange.end) {
-                    let bsl = &bblk[t * nr * kcb..(t + 1) * nr * kcb];
                     let col0 = sb.j3 + t * nr;
                     let cols = nr.min(nend - col0);
+                    if let (Some(b), true) = (&bsrc.direct, cols == nr) {
+                        // B in place: rows p3+q.. (kcb of them), columns col0..col0+nr.
+                        let b0 = b.offset + (sb.p3 + q) * b.rs + col0;
+                        let bsl = &b.data[b0..b0 + (kcb - 1) * b.rs + nr];
+                        let (cp, ldc) = if rows == mr { (unsafe { c.add(row0 * n + col0) }, n) } else { (scratch.as_mut_ptr(), nr) };
+                        let (beta_k, bz_k) = if rows == mr { (beta_q, bz) } else { (T::zero(), true) };
+                        // SAFETY: asl holds kcb·mr elements; `bsl` (bounds-checked just
+                        // above) covers b[p*rs + j], p < kcb, j < nr; the C tile is
+                        // inside C and this task's (rows == mr) or the scratch tile.
+                        unsafe { (kern.strided)(kcb, asl.as_ptr(), bsl.as_ptr(), b.rs, cp, ldc, alpha, beta_k, bz_k) };
+                        if rows < mr {
+                            write_edge(c, n, row0, col0, rows, cols, nr, &scratch, beta_q, bz);
+                        }
+                        continue;
+                    }
+                    // SAFETY: inside the panel (asserted above); packed before the
+                    // parallel region, or above by this task, and written by no one now.
+                    let bsl = unsafe { std::slice::from_raw_parts(bsrc.packed.0.add(bblk + t * nr * kcb), nr * kcb) };
                     if rows == mr && cols == nr {
                         // SAFETY: asl/bsl hold exactly kcb·mr / kcb·nr elements; the
                         // tile rows row0..row0+mr <= m and columns col0..col0+nr <= n
@@ -155,17 +188,37 @@ fn tiles<T: GemmElem>(
                                 true,
                             )
                         };
-                        for r in 0..rows {
-                            for j in 0..cols {
-                                // SAFETY: row0 + r < m and col0 + j < n: inside C, in this task's tiles.
-                                let dst = unsafe { &mut *c.add((row0 + r) * n + col0 + j) };
-                                let v = scratch[r * nr + j];
-                                *dst = if bz { v } else { beta_q * *dst + v };
-                            }
-                        }
+                        write_edge(c, n, row0, col0, rows, cols, nr, &scratch, beta_q, bz);
                     }
                 }
             }
+        }
+    }
+}
+
+/// Adds an edge tile computed into `scratch` (row stride `nr`) to the
+/// rows×cols corner of C at (row0, col0): C = beta·C + scratch.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn write_edge<T: GemmElem>(
+    c: *mut T,
+    n: usize,
+    row0: usize,
+    col0: usize,
+    rows: usize,
+    cols: usize,
+    nr: usize,
+    scratch: &[T],
+    beta: T,
+    bz: bool,
+) {
+    for r in 0..rows {
+        for j in 0..cols {
+            // SAFETY: the caller's tile: row0 + r < m and col0 + j < n, inside
+            // C and owned by the calling task.
+            let dst = unsafe { &mut *c.add((row0 + r) * n + col0 + j) };
+            let v = scratch[r * nr + j];
+            *dst = if bz { v } else { beta * *dst + v };
         }
     }
 }

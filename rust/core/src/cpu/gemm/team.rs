@@ -169,7 +169,7 @@ fn wait_for_job(shared: &Shared, slot: &Slot, seen: u64) -> u64 {
             return s;
         }
         spins = spins.wrapping_add(1);
-        if spins % 256 == 0 && start.elapsed() > spin() {
+        if spins.is_multiple_of(256) && start.elapsed() > spin() {
             break;
         }
         std::hint::spin_loop();
@@ -340,7 +340,7 @@ impl Drop for Close<'_> {
         let mut spins = 0u32;
         while s.load(Acquire) & COUNT != 0 {
             spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && start.elapsed() > CLOSE_SPIN {
+            if spins.is_multiple_of(64) && start.elapsed() > CLOSE_SPIN {
                 thread::park_timeout(Duration::from_micros(200));
             } else {
                 std::hint::spin_loop();

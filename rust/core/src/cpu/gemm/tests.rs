@@ -135,9 +135,17 @@ const SHAPES: &[(usize, usize, usize)] = &[
 fn all_kernels<T: GemmElem>() {
     for simd in paths() {
         for kern in T::candidates(simd) {
-            for (threads, gemv) in [(1, true), (3, true), (1, false)] {
+            // (threads, gemv, B in place, B packed in the compute tasks)
+            for (threads, gemv, b_in_place, b_in_task) in [
+                (1, true, true, true),
+                (3, true, true, true),
+                (1, false, false, false),
+                (2, true, false, true),
+            ] {
                 let cfg = Config {
                     gemv,
+                    b_in_place,
+                    b_in_task,
                     ..Config::with_kernel(kern, threads)
                 };
                 for &(m, n, k) in SHAPES {
@@ -192,6 +200,8 @@ fn superblock_splits_match_reference() {
                     },
                     threads,
                     gemv: true,
+                    b_in_place: true,
+                    b_in_task: threads > 1,
                 };
                 for &(m, n, k) in &[(70, 90, 100), (13, 200, 33), (150, 7, 64)] {
                     check(&cfg, m, n, k, Layout::Row, Layout::Col, 1.0, 0.0);
@@ -372,18 +382,20 @@ fn task_grid_examples() {
 fn short_m_picks_a_kernel_that_wastes_less() {
     for simd in paths() {
         let def = f32::kernel(simd);
-        for m in [1, 7, 8, 12, 13, 24, 64, 100, 190, 600, 4096] {
+        for m in [1, 7, 8, 12, 13, 24, 64, 100, 190, 256, 600, 4096] {
             let k = Config::<f32>::for_rows(simd, 2, m).kernel;
             assert_eq!(k.nr, def.nr, "{simd:?} m={m}");
             let used = |mr: usize| m as f64 / m.next_multiple_of(mr) as f64;
             // never a worse fit than the default, and the default for tall C
             assert!(used(k.mr) >= used(def.mr), "{simd:?} m={m}: {}", k.name);
-            if m >= 16 * def.mr || m % def.mr == 0 {
+            if (m > B_IN_PLACE_MAX_M && m >= 16 * def.mr) || m % def.mr == 0 {
                 assert_eq!(k.name, def.name, "{simd:?} m={m}");
             }
         }
         if simd == Simd::Avx512 {
             assert_eq!(Config::<f32>::for_rows(simd, 2, 64).kernel.mr, 8);
+            // 256 output features (a weight gradient): 12 would pad to 264
+            assert_eq!(Config::<f32>::for_rows(simd, 2, 256).kernel.mr, 8);
         }
     }
 }
