@@ -50,6 +50,31 @@ def test_conv1d(xs, ws, kw):
     check_op(lambda m, x, w, b: m.nn.functional.conv1d(x, w, b, **kw), [xs, ws, (ws[0],)], rtol=1e-4, atol=1e-4)
 
 
+# batch 9 with gh·gw not a multiple of 32: forward and input gradient put
+# several samples' panels side by side in one GEMM (ops/conv.rs
+# samples_per_gemm), with a shorter last block; groups and bias included
+BATCHED = [
+    ((9, 3, 7, 7), (5, 3, 3, 3), dict(padding=1)),
+    ((9, 4, 6, 5), (6, 2, 3, 3), dict(padding=1, groups=2)),
+    ((9, 2, 5, 7), (3, 2, 2, 3), dict(stride=1)),
+    ((11, 1, 9, 9), (4, 1, 3, 3), dict(padding=1)),  # LeNet's first layer shape
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", BATCHED, ids=[str(i) for i in range(len(BATCHED))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv2d_several_samples_per_gemm(xs, ws, kw, threads):
+    old = dlcore.get_num_threads()
+    dlcore.set_num_threads(threads)
+    try:
+        check_op(lambda m, x, w, b: m.nn.functional.conv2d(x, w, b, **kw), [xs, ws, (ws[0],)], rtol=1e-4, atol=1e-4)
+        cin = xs[1]
+        wt = (cin, ws[0] // kw.get("groups", 1), ws[2], ws[3])
+        check_op(lambda m, x, w: m.nn.functional.conv_transpose2d(x, w, **{**kw, "padding": 0}), [xs, wt], rtol=1e-4, atol=1e-4)
+    finally:
+        dlcore.set_num_threads(old)
+
+
 TRANSPOSED = [
     ((2, 4, 5, 5), (4, 3, 3, 3), dict()),
     ((1, 4, 5, 4), (4, 2, 4, 4), dict(stride=2, padding=1)),

@@ -11,6 +11,7 @@
 use super::fastmath::{erfc_f32, exp_f32, expm1_f32, log1p_unit_f32, sigmoid_f32};
 use super::simd::{level, Simd};
 use super::Float;
+use crate::tensor::storage::uninit_vec;
 use crate::tensor::DType;
 
 /// Surrogate derivative of the Heaviside step (its true derivative is 0
@@ -497,7 +498,9 @@ pub fn apply_slice<T: Float>(act: Act, order: u8, src: &[T], g: Option<&[T]>, ds
 pub fn apply<T: Float>(act: Act, order: u8, src: &[T], g: Option<&[T]>) -> Vec<T> {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 14;
-    let mut out = vec![T::zero(); src.len()];
+    // SAFETY: apply_slice writes every element of the slice it is given, and
+    // the chunks (or the whole buffer) cover it.
+    let mut out = unsafe { uninit_vec::<T>(src.len()) };
     if src.len() >= super::PAR_MIN {
         super::install(|| {
             out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, d)| {

@@ -3,6 +3,7 @@
 //! vectorises; large ones are split across the pool.
 
 use super::PAR_MIN;
+use crate::tensor::storage::uninit_vec;
 use crate::tensor::{broadcast_strides, for_each_offset2, numel, Element, Tensor};
 use rayon::prelude::*;
 
@@ -89,7 +90,9 @@ pub fn map_binary<T: Element, U: Element>(
         if n >= PAR_MIN && shape.len() > 1 && shape[0] > 1 {
             // one task per index of the outermost dim, each walking the rest
             let inner = n / shape[0];
-            let mut out = vec![U::zero(); n];
+            // SAFETY: the chunks cover `out` and for_each_offset2 visits
+            // every index of the rest of the shape, writing chunk[k] once each.
+            let mut out = unsafe { uninit_vec::<U>(n) };
             super::install(|| {
                 out.par_chunks_mut(inner).enumerate().for_each(|(i0, chunk)| {
                     let mut k = 0;

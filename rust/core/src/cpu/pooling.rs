@@ -10,6 +10,7 @@
 //! The `*_ref` functions are the plain per-output loops they are tested against.
 
 use super::{Float, PAR_MIN};
+use crate::tensor::storage::uninit_vec;
 use rayon::prelude::*;
 
 /// Pooling window along both spatial dims: kernel, stride, padding, dilation.
@@ -102,14 +103,19 @@ fn first_valid(start: isize, d: usize, n: usize) -> usize {
 /// Max pooling: values and flat in-plane indices (`ih * W + iw`, as torch).
 pub fn max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom, w: Window) -> (Vec<T>, Vec<i64>) {
     let op = g.out_plane();
-    let mut out = vec![T::NEG_INF; planes * op];
-    let mut idx = vec![0i64; planes * op];
+    let ip = g.in_plane();
+    if op == 0 || ip == 0 {
+        return (vec![T::NEG_INF; planes * op], vec![0; planes * op]);
+    }
+    // SAFETY: `work` covers every plane; the k2s2 and direct kernels write
+    // every value and index of their plane, and `max_plane` gets its values
+    // pre-filled below and writes every index itself.
+    let (mut out, mut idx) = unsafe { (uninit_vec::<T>(planes * op), uninit_vec::<i64>(planes * op)) };
     // 2×2 stride 2 with every window inside the image (LeNet, VGG): a
     // straight-line kernel instead of four strided sweeps over the row
     let k2s2 = w.k == [2, 2] && w.s == [2, 2] && w.p == [0, 0] && w.d == [1, 1] && 2 * g.oh <= g.ih && 2 * g.ow <= g.iw;
     // strided windows (3×3/2 in ResNet stems): scan each window in registers
     let direct = w.d == [1, 1] && w.s[1] > 1;
-    let ip = g.in_plane();
     // several planes per task: one task per 14×14 plane costs more than its work
     let work = |xs: &[T], ys: &mut [T], is: &mut [i64]| {
         for ((xp, yp), ipl) in xs.chunks(ip).zip(ys.chunks_mut(op)).zip(is.chunks_mut(op)) {
@@ -118,22 +124,21 @@ pub fn max_pool2d<T: Float>(x: &[T], planes: usize, g: Geom, w: Window) -> (Vec<
             } else if direct {
                 max_plane_direct(xp, yp, ipl, &g, &w)
             } else {
+                yp.fill(T::NEG_INF);
                 max_plane(xp, yp, ipl, &g, &w)
             }
         }
     };
-    if op > 0 && ip > 0 {
-        if planes * (op + ip) >= PAR_MIN && planes > 1 {
-            let per_task = (TASK_MIN / (ip + op)).max(1);
-            super::install(|| {
-                x.par_chunks(ip * per_task)
-                    .zip(out.par_chunks_mut(op * per_task))
-                    .zip(idx.par_chunks_mut(op * per_task))
-                    .for_each(|((xs, ys), is)| work(xs, ys, is))
-            });
-        } else {
-            work(x, &mut out, &mut idx);
-        }
+    if planes * (op + ip) >= PAR_MIN && planes > 1 {
+        let per_task = (TASK_MIN / (ip + op)).max(1);
+        super::install(|| {
+            x.par_chunks(ip * per_task)
+                .zip(out.par_chunks_mut(op * per_task))
+                .zip(idx.par_chunks_mut(op * per_task))
+                .for_each(|((xs, ys), is)| work(xs, ys, is))
+        });
+    } else {
+        work(x, &mut out, &mut idx);
     }
     (out, idx)
 }
@@ -284,12 +289,17 @@ pub fn scatter_planes<T: Float>(
     plane_out: usize,
     accumulate: bool,
 ) -> Vec<T> {
-    let mut out = vec![T::zero(); planes * plane_out];
-    if plane_in == 0 {
-        return out;
+    if plane_in == 0 || plane_out == 0 {
+        return vec![T::zero(); planes * plane_out];
     }
+    // SAFETY: per_plane hands every out plane to the closure, which zeroes
+    // it before scattering: the zero-fill happens per plane, in cache, right
+    // before the scatter, instead of as a separate pass over the whole
+    // (cold) buffer.
+    let mut out = unsafe { uninit_vec::<T>(planes * plane_out) };
     let pairs: Vec<(&[T], &[i64])> = src.chunks(plane_in).zip(idx.chunks(plane_in)).collect();
     per_plane(&pairs, 1, &mut out, plane_out, |pr, o| {
+        o.fill(T::zero());
         let (s, ix) = pr[0];
         for (&v, &j) in s.iter().zip(ix) {
             if let Some(slot) = o.get_mut(j as usize) {
@@ -309,10 +319,12 @@ pub fn gather_planes<T: Float>(
     plane_src: usize,
     plane_idx: usize,
 ) -> Vec<T> {
-    let mut out = vec![T::zero(); planes * plane_idx];
-    if plane_src == 0 {
-        return out;
+    if plane_src == 0 || plane_idx == 0 {
+        return vec![T::zero(); planes * plane_idx];
     }
+    // SAFETY: per_plane hands every out plane to the closure, which writes
+    // each of its elements (0 for an index outside the source plane).
+    let mut out = unsafe { uninit_vec::<T>(planes * plane_idx) };
     let pairs: Vec<(&[T], &[i64])> = src
         .chunks(plane_src)
         .zip(idx.chunks(plane_idx.max(1)))

@@ -11,11 +11,12 @@
 
 use super::shape;
 use crate::autograd::{needs_grad, record};
-use crate::cpu::conv::{channel_sums, col2im, depthwise_bwd_data, depthwise_bwd_filter, depthwise_fwd, filter_grad_dots, im2col, Dim};
+use crate::cpu::conv::{channel_sums, col2im, col2im_pitch, im2col_pitch, depthwise_bwd_data, depthwise_bwd_filter, depthwise_fwd, filter_grad_dots, im2col, Dim};
 use crate::cpu::float::Fma;
 use crate::cpu::gemm::{gemm_threads, MatRef};
 use crate::cpu::Float;
 use crate::error::{Error, Result};
+use crate::tensor::storage::uninit_vec;
 use crate::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
@@ -75,11 +76,117 @@ fn gemm_threads_for(n: usize) -> usize {
     if n >= t { 1 } else { t }
 }
 
+/// Samples per GEMM in the forward and backward-data passes. A per-sample
+/// product has N = gh·gw columns; when that is not a multiple of the
+/// micro-kernel width the last B sliver is mostly padding (LeNet's 14×14 =
+/// 196 columns = 6.125 slivers of 32: 12% of the multiply-adds wasted) and
+/// every sample repacks the filters. S samples' panels side by side
+/// (N = S·gh·gw) amortise both, for one copy of the S·og output rows. S is
+/// capped so the panel block stays about L2-sized (≤ 1 MiB) and so that
+/// every thread still gets a block.
+fn samples_per_gemm<T>(geo: &Geo) -> usize {
+    let (gp, k) = (geo.grid_plane(), geo.k());
+    if gp % 32 == 0 || geo.pointwise() || geo.depthwise() || gp == 0 || k == 0 {
+        return 1;
+    }
+    let by_cache = (1 << 20) / (k * gp * std::mem::size_of::<T>());
+    let by_threads = geo.n / crate::cpu::num_threads().max(1);
+    by_cache.min(by_threads).clamp(1, 8)
+}
+
+/// `grid_from_image` for S > 1 samples per GEMM (see `samples_per_gemm`):
+/// per block of S samples and group, their im2col panels side by side
+/// (K × S·gp, row pitch S·gp), one GEMM into an og × S·gp block, whose rows
+/// are then copied (plus bias) to the S output planes.
+fn grid_from_image_batched<T: Float + Fma>(image: &[T], filt: &[T], bias: Option<&[T]>, geo: Geo, s: usize) -> Vec<T> {
+    let (ip, gp, k) = (geo.image_plane(), geo.grid_plane(), geo.k());
+    let (o_total, c_total, og) = (geo.og * geo.groups, geo.cg * geo.groups, geo.og);
+    // SAFETY: every block writes all S·o_total planes of its samples (the
+    // copy loop below covers si < sn, g < groups, o < og).
+    let mut grid = unsafe { uninit_vec::<T>(geo.n * o_total * gp) };
+    let gt = gemm_threads_for(geo.n.div_ceil(s));
+    crate::cpu::install(|| {
+        // SAFETY (panel, block): im2col_pitch writes every panel row's
+        // sn·gp columns and the beta = 0 GEMM every og × sn·gp entry before
+        // either is read; nothing past those is read.
+        let bufs = || unsafe { (uninit_vec::<T>(k * s * gp), uninit_vec::<T>(og * s * gp)) };
+        grid.par_chunks_mut(s * o_total * gp).enumerate().for_each_init(bufs, |(panel, block), (b, out)| {
+            let (n0, sn) = (b * s, out.len() / (o_total * gp));
+            let wc = sn * gp;
+            for g in 0..geo.groups {
+                for si in 0..sn {
+                    let img = &image[((n0 + si) * c_total + g * geo.cg) * ip..][..geo.cg * ip];
+                    im2col_pitch(img, geo.cg, geo.h, geo.w, &mut panel[si * gp..], wc);
+                }
+                let wg = &filt[g * og * k..(g + 1) * og * k];
+                gemm_threads(gt, og, wc, k, T::one(), mat(wg, k, 1), mat(panel, wc, 1), T::zero(), block);
+                for si in 0..sn {
+                    for o in 0..og {
+                        let dst = &mut out[(si * o_total + g * og + o) * gp..][..gp];
+                        let src = &block[o * wc + si * gp..][..gp];
+                        match bias {
+                            Some(bv) => {
+                                let bo = bv[g * og + o];
+                                dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v + bo);
+                            }
+                            None => dst.copy_from_slice(src),
+                        }
+                    }
+                }
+            }
+        })
+    });
+    grid
+}
+
+/// `image_from_grid` for S > 1 samples per GEMM: the S samples' gradient
+/// rows gathered side by side (og × S·gp), one GEMM Wᵀ · dy into a K × S·gp
+/// panel block, col2im of each sample's columns.
+fn image_from_grid_batched<T: Float + Fma>(grid: &[T], filt: &[T], geo: Geo, s: usize) -> Vec<T> {
+    let (ip, gp, k) = (geo.image_plane(), geo.grid_plane(), geo.k());
+    let (o_total, c_total, og) = (geo.og * geo.groups, geo.cg * geo.groups, geo.og);
+    // SAFETY: each block zeroes its chunk before col2im accumulates into it.
+    let mut image = unsafe { uninit_vec::<T>(geo.n * c_total * ip) };
+    let gt = gemm_threads_for(geo.n.div_ceil(s));
+    crate::cpu::install(|| {
+        // SAFETY (dy, panel): the copy loop writes og × sn·gp of `dy` and the
+        // beta = 0 GEMM k × sn·gp of `panel` before they are read.
+        let bufs = || unsafe { (uninit_vec::<T>(og * s * gp), uninit_vec::<T>(k * s * gp)) };
+        image.par_chunks_mut(s * c_total * ip).enumerate().for_each_init(bufs, |(dy, panel), (b, img)| {
+            img.fill(T::zero());
+            let (n0, sn) = (b * s, img.len() / (c_total * ip));
+            let wc = sn * gp;
+            for g in 0..geo.groups {
+                for si in 0..sn {
+                    for o in 0..og {
+                        let src = &grid[((n0 + si) * o_total + g * og + o) * gp..][..gp];
+                        dy[o * wc + si * gp..][..gp].copy_from_slice(src);
+                    }
+                }
+                let wg = &filt[g * og * k..(g + 1) * og * k];
+                gemm_threads(gt, k, wc, og, T::one(), mat(wg, 1, k), mat(dy, wc, 1), T::zero(), panel);
+                for si in 0..sn {
+                    let dst = &mut img[(si * c_total + g * geo.cg) * ip..][..geo.cg * ip];
+                    col2im_pitch(&mut panel[si * gp..], wc, geo.cg, geo.h, geo.w, dst);
+                }
+            }
+        })
+    });
+    image
+}
+
 /// grid[n, g·og + o] = bias[o] + Σ W[g·og + o] · im2col(image[n, g])
 fn grid_from_image<T: Float + Fma>(image: &[T], filt: &[T], bias: Option<&[T]>, geo: Geo) -> Vec<T> {
+    let s = samples_per_gemm::<T>(&geo);
+    if s > 1 {
+        return grid_from_image_batched(image, filt, bias, geo, s);
+    }
     let (ip, gp, k) = (geo.image_plane(), geo.grid_plane(), geo.k());
     let o_total = geo.og * geo.groups;
-    let mut grid = vec![T::zero(); geo.n * o_total * gp];
+    // SAFETY: every sample's planes are written below: filled with the bias
+    // (then GEMM with beta = 1), or GEMM with beta = 0, or depthwise_fwd
+    // (which fills its plane first).
+    let mut grid = unsafe { uninit_vec::<T>(geo.n * o_total * gp) };
     if gp == 0 {
         return grid;
     }
@@ -87,7 +194,8 @@ fn grid_from_image<T: Float + Fma>(image: &[T], filt: &[T], bias: Option<&[T]>, 
     let cols_len = if geo.pointwise() || geo.depthwise() { 0 } else { k * gp };
     crate::cpu::install(|| {
         // one im2col buffer per rayon job (reused across its samples)
-        grid.par_chunks_mut(o_total * gp).enumerate().for_each_init(|| vec![T::zero(); cols_len], |cols, (n, out)| {
+        // SAFETY (cols): im2col writes the whole panel before the GEMM reads it.
+        grid.par_chunks_mut(o_total * gp).enumerate().for_each_init(|| unsafe { uninit_vec::<T>(cols_len) }, |cols, (n, out)| {
             let img_n = &image[n * geo.cg * geo.groups * ip..(n + 1) * geo.cg * geo.groups * ip];
             if let Some(b) = bias {
                 for (o, plane) in out.chunks_mut(gp).enumerate() {
@@ -123,16 +231,27 @@ fn grid_from_image<T: Float + Fma>(image: &[T], filt: &[T], bias: Option<&[T]>, 
 /// image[n, g] = col2im(Wᵀ[g] · grid[n, g]) — the adjoint of `grid_from_image` (no bias).
 fn image_from_grid<T: Float + Fma>(grid: &[T], filt: &[T], geo: Geo) -> Vec<T> {
     let (ip, gp, k) = (geo.image_plane(), geo.grid_plane(), geo.k());
-    let c_total = geo.cg * geo.groups;
-    let mut image = vec![T::zero(); geo.n * c_total * ip];
-    if ip == 0 || gp == 0 {
-        return image;
+    let s = samples_per_gemm::<T>(&geo);
+    if s > 1 && ip > 0 {
+        return image_from_grid_batched(grid, filt, geo, s);
     }
+    let c_total = geo.cg * geo.groups;
+    if ip == 0 || gp == 0 {
+        return vec![T::zero(); geo.n * c_total * ip];
+    }
+    // SAFETY: each sample's chunk is either zeroed below (col2im and the
+    // depthwise kernel accumulate) or written by a beta = 0 GEMM (pointwise).
+    let mut image = unsafe { uninit_vec::<T>(geo.n * c_total * ip) };
     let gt = gemm_threads_for(geo.n);
     let cols_len = if geo.pointwise() || geo.depthwise() { 0 } else { k * gp };
     crate::cpu::install(|| {
-        image.par_chunks_mut(c_total * ip).enumerate().for_each_init(|| vec![T::zero(); cols_len], |cols, (n, img_n)| {
+        // SAFETY (cols): the GEMM (beta = 0) writes the whole panel before col2im reads it.
+        image.par_chunks_mut(c_total * ip).enumerate().for_each_init(|| unsafe { uninit_vec::<T>(cols_len) }, |cols, (n, img_n)| {
             let grid_n = &grid[n * geo.og * geo.groups * gp..(n + 1) * geo.og * geo.groups * gp];
+            if !geo.pointwise() || geo.depthwise() {
+                // zeroed here, per sample, while the chunk is about to be used
+                img_n.fill(T::zero());
+            }
             if geo.depthwise() {
                 let kk = geo.h.kernel * geo.w.kernel;
                 for (c, plane) in img_n.chunks_mut(ip).enumerate() {
@@ -200,7 +319,8 @@ fn filter_grad<T: Float + Fma>(image: &[T], grid: &[T], geo: Geo) -> Vec<T> {
         (0..geo.n)
             .into_par_iter()
             .fold(
-                || (vec![T::zero(); size], vec![T::zero(); cols_len]),
+                // SAFETY (cols): im2col writes the whole panel before it is read.
+                || (vec![T::zero(); size], unsafe { uninit_vec::<T>(cols_len) }),
                 |(mut acc, mut cols), n| {
                     per_sample(n, &mut acc, &mut cols);
                     (acc, cols)

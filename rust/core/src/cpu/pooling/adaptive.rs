@@ -5,6 +5,7 @@
 use super::{per_plane, Geom};
 use crate::cpu::simd::{add_scalar, sum};
 use crate::cpu::{Float, PAR_MIN};
+use crate::tensor::storage::uninit_vec;
 use rayon::prelude::*;
 
 /// torch's adaptive window along one dim: [floor(o·n/out), ceil((o+1)·n/out)).
@@ -14,7 +15,11 @@ pub fn adaptive_span(o: usize, n: usize, out: usize) -> (usize, usize) {
 }
 
 pub fn adaptive_avg_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> Vec<T> {
-    let mut out = vec![T::zero(); planes * g.out_plane()];
+    if g.in_plane() == 0 || g.out_plane() == 0 {
+        return vec![T::zero(); planes * g.out_plane()];
+    }
+    // SAFETY: both branches write every output element of every plane.
+    let mut out = unsafe { uninit_vec::<T>(planes * g.out_plane()) };
     if g.oh == 1 && g.ow == 1 {
         // global average pooling (ResNet heads): one vectorised sum per plane
         let n = T::from_f64(g.in_plane() as f64);
@@ -38,12 +43,14 @@ pub fn adaptive_avg_pool2d<T: Float>(x: &[T], planes: usize, g: Geom) -> Vec<T> 
 }
 
 pub fn adaptive_avg_pool2d_backward<T: Float>(gy: &[T], planes: usize, g: Geom) -> Vec<T> {
-    let mut gx = vec![T::zero(); planes * g.in_plane()];
-    if g.oh == 1 && g.ow == 1 {
+    if g.oh == 1 && g.ow == 1 && g.in_plane() > 0 {
+        // SAFETY: every plane is filled whole.
+        let mut gx = unsafe { uninit_vec::<T>(planes * g.in_plane()) };
         let inv = T::one() / T::from_f64(g.in_plane() as f64);
         per_plane(gy, 1, &mut gx, g.in_plane(), |gp, xp| xp.fill(gp[0] * inv));
         return gx;
     }
+    let mut gx = vec![T::zero(); planes * g.in_plane()];
     per_plane(gy, g.out_plane(), &mut gx, g.in_plane(), |gp, xp| {
         for oh in 0..g.oh {
             let (h0, h1) = adaptive_span(oh, g.ih, g.oh);
