@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
-FILES = ["test_conv.py", "test_pool.py", "test_activations.py", "test_batchnorm.py"]
+FILES = ["test_conv.py", "test_pool.py", "test_activations.py", "test_batchnorm.py", "test_gemm.py"]
 
 
 @pytest.mark.parametrize("name", FILES)

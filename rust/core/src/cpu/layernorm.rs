@@ -20,6 +20,8 @@ use super::{simd, Float, PAR_MIN};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+use crate::tensor::storage::{assume_init_vec, uninit_buf};
+
 /// Rows per forward task: enough elements that a task is worth scheduling.
 fn block_rows(n: usize) -> usize {
     (4096 / n.max(1)).max(1)
@@ -33,25 +35,6 @@ const LANES: usize = 32;
 /// count so the partials (2·n each) and their final sum stay small, and the
 /// block boundaries — hence the summation order — do not depend on threads.
 const MAX_BLOCKS: usize = 64;
-
-/// A buffer the kernel fully overwrites: skipping `vec![0; len]` saves a
-/// memset of the whole output (the heap blocks are reused, so calloc cannot
-/// hand out fresh zero pages).
-fn uninit<T>(len: usize) -> Vec<MaybeUninit<T>> {
-    let mut v = Vec::with_capacity(len);
-    // SAFETY: MaybeUninit<T> needs no initialisation; len <= capacity.
-    unsafe { v.set_len(len) };
-    v
-}
-
-/// # Safety
-/// Every element of `v` must have been written.
-unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
-    let mut v = std::mem::ManuallyDrop::new(v);
-    // SAFETY: MaybeUninit<T> has T's layout; the caller guarantees every
-    // element is initialised; pointer, length and capacity come from `v`.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }
-}
 
 /// Σ of the lanes, pairwise. `black_box` keeps LLVM from folding this tree
 /// back into the accumulation loop: without it the SLP vectoriser rebuilt
@@ -150,7 +133,7 @@ pub fn layer_norm<T: Float>(
             &zeros
         }
     };
-    let (mut y, mut mean, mut rstd) = (uninit::<T>(x.len()), uninit::<T>(rows), uninit::<T>(rows));
+    let (mut y, mut mean, mut rstd) = (uninit_buf::<T>(x.len()), uninit_buf::<T>(rows), uninit_buf::<T>(rows));
     if rows > 0 {
         let eps = T::from_f64(eps);
         let br = block_rows(n);
@@ -172,9 +155,9 @@ pub fn layer_norm<T: Float>(
     // SAFETY: forward_rows wrote every element of y (rows·n = x.len()), mean and rstd.
     unsafe {
         LnOut {
-            y: assume_init(y),
-            mean: assume_init(mean),
-            rstd: assume_init(rstd),
+            y: assume_init_vec(y),
+            mean: assume_init_vec(mean),
+            rstd: assume_init_vec(rstd),
         }
     }
 }
@@ -270,7 +253,7 @@ pub fn layer_norm_backward<T: Float>(
     let blocks = rows.div_ceil(br);
     // partials[k] = [dγ of block k | dβ of block k]
     let mut partials = vec![T::zero(); blocks * 2 * n];
-    let mut dx = uninit::<T>(x.len());
+    let mut dx = uninit_buf::<T>(x.len());
     let work = |(((dxb, gb), xb), ((mb, rb), pb)): (
         ((&mut [MaybeUninit<T>], &[T]), &[T]),
         ((&[T], &[T]), &mut [T]),
@@ -307,7 +290,7 @@ pub fn layer_norm_backward<T: Float>(
         add_into(first, p);
     }
     // SAFETY: backward_rows wrote every element of dx (rows·n = x.len()).
-    let dx = unsafe { assume_init(dx) };
+    let dx = unsafe { assume_init_vec(dx) };
     (dx, first[..n].to_vec(), first[n..].to_vec())
 }
 

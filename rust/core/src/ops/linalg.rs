@@ -299,17 +299,12 @@ fn column_sums<T: crate::cpu::Float>(g: &MatRef<T>, rows: usize, cols: usize) ->
 
 /// A `len`-element buffer filled by `run`, a beta = 0 GEMM over all of it,
 /// without the zero fill first (a memset pass over the whole output, ~25 µs
-/// for a 256×784 weight gradient). Invariant: `run` writes every element —
-/// `gemm` / `gemm_threads` with beta = 0 write all m·n elements on every
-/// path (tiles, edge tiles, GEMV, k = 0) and read none of them.
+/// for a 256×784 weight gradient).
 fn gemm_output_with<T: crate::cpu::Float>(len: usize, run: impl FnOnce(&mut [T])) -> Vec<T> {
-    let mut v: Vec<T> = Vec::with_capacity(len);
-    // SAFETY: the capacity holds `len` elements; f32/f64 (the only `Float`s)
-    // are plain data, and the GEMM only writes this memory (see above).
-    let c = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr(), len) };
-    run(c);
-    // SAFETY: `run` initialised all `len` elements (the invariant above).
-    unsafe { v.set_len(len) };
+    // SAFETY: `gemm` / `gemm_threads` with beta = 0 write all m·n elements on
+    // every path (tiles, edge tiles, GEMV, k = 0) and read none of them.
+    let mut v = unsafe { crate::tensor::storage::uninit_vec::<T>(len) };
+    run(&mut v);
     v
 }
 

@@ -158,14 +158,30 @@ pub unsafe fn uninit_vec<T: Element>(n: usize) -> Vec<T> {
         let poison = if T::DTYPE.is_float() { f64::NAN } else { i64::MIN as f64 };
         return vec![T::from_f64(poison); n];
     }
-    let mut v: Vec<std::mem::MaybeUninit<T>> = Vec::with_capacity(n);
+    // SAFETY: the caller's contract above makes every element initialised
+    // before it is read.
+    unsafe { assume_init_vec(uninit_buf(n)) }
+}
+
+/// The typed form of [`uninit_vec`] for kernels that can write through
+/// `MaybeUninit::write` (the compiler then sees every store): a buffer of `n`
+/// uninitialised slots, turned into a `Vec<T>` by [`assume_init_vec`] once
+/// the kernel has filled it.
+pub fn uninit_buf<T>(n: usize) -> Vec<std::mem::MaybeUninit<T>> {
+    let mut v = Vec::with_capacity(n);
     // SAFETY: capacity is n, and MaybeUninit<T> is valid uninitialised.
     unsafe { v.set_len(n) };
+    v
+}
+
+/// # Safety
+/// Every element of `v` must have been written.
+pub unsafe fn assume_init_vec<T>(v: Vec<std::mem::MaybeUninit<T>>) -> Vec<T> {
     let mut v = std::mem::ManuallyDrop::new(v);
     // SAFETY: MaybeUninit<T> has T's size and alignment, so the allocation
-    // (pointer, length, capacity) is a valid Vec<T> allocation; the caller's
-    // contract above makes every element initialised before it is read.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, n, v.capacity()) }
+    // (pointer, length, capacity) is a valid Vec<T> allocation; the caller
+    // guarantees every element is initialised.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }
 }
 
 /// Whether `uninit_vec` fills its buffers with poison (see there).
