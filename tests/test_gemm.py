@@ -210,6 +210,18 @@ def test_linear_grad(x_shape, bias):
     check_op(lambda m, *t: m.nn.functional.linear(*t), inputs, rtol=1e-4, atol=1e-4, non_contiguous=True)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shapes", [[(64, 200), (70, 200), (70,)], [(3, 64), (13, 64)], [(257, 100), (9, 100), (9,)]], ids=str)
+def test_linear_weight_rows_in_place(shapes, dtype):
+    """Batches up to 256 with depth >= 64 take the forward that reads the
+    weight's rows in place (cpu/gemm/arows.rs): out_features that leave a
+    partial row block, with and without bias, f32 and f64; 257 rows and a
+    transposed weight view take the packed path."""
+    tol = {"float32": 1e-4, "float64": 1e-10}[dtype]
+    check_op(lambda m, *t: m.nn.functional.linear(*t), shapes, dtype=dtype, rtol=tol, atol=tol)
+    check_op(lambda m, *t: m.nn.functional.linear(*t), shapes, dtype=dtype, rtol=tol, atol=tol, non_contiguous=True)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("which", ["x", "w", "b", "both"])
 @pytest.mark.parametrize("team", [False, True])

@@ -2,7 +2,7 @@
 
 use super::{shape, shape_i64, sum_to, unary};
 use crate::autograd::{needs_grad, record};
-use crate::cpu::gemm::{gemm, gemm_threads, useful_threads, MatRef};
+use crate::cpu::gemm::{arows, gemm, gemm_threads, useful_threads, MatRef};
 use crate::error::{Error, Result};
 use crate::tensor::{broadcast_shapes, broadcast_strides, for_each_offset2, numel, DType, Tensor};
 use rayon::prelude::*;
@@ -163,7 +163,17 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         let am = MatRef { data: x2.storage.cpu().slice::<T>(), offset: x2.offset, rs: x2.strides[0], cs: x2.strides[1] };
         // B = wᵀ: B(p, j) = w[j, p]
         let bm = MatRef { data: w.storage.cpu().slice::<T>(), offset: w.offset, rs: w.strides[1], cs: w.strides[0] };
-        let c: Vec<T> = match bias {
+        let w_rows = w.is_contiguous() && w.offset + out_f * in_f <= w.storage.cpu().slice::<T>().len();
+        let c: Vec<T> = if w_rows && arows::use_a_rows(rows, in_f) {
+            // y = (W·xᵀ)ᵀ + b with W read in place (see cpu/gemm/arows.rs)
+            let ws = &w.storage.cpu().slice::<T>()[w.offset..w.offset + out_f * in_f];
+            let xt = MatRef { rs: am.cs, cs: am.rs, ..am };
+            let bv = match bias {
+                Some(b) => Some(shape::expand(&b.detach(), &[out_f as i64])?.to_vec::<T>()),
+                None => None,
+            };
+            arows::gemm_a_rows::<T>(crate::cpu::num_threads(), out_f, rows, in_f, ws, xt, bv.as_deref())
+        } else { match bias {
             Some(b) => {
                 // beta = 1 adds the product to the bias rows
                 let bv = shape::expand(&b.detach(), &[out_f as i64])?.to_vec::<T>();
@@ -173,7 +183,7 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
                 c
             }
             None => gemm_output_with(rows * out_f, |c| gemm(rows, out_f, in_f, T::one(), am, bm, T::zero(), c)),
-        };
+        } };
         Tensor::from_vec_unchecked(c, &out_shape)
     });
     let mut inputs = vec![x, w];

@@ -50,13 +50,16 @@ pub trait Vector: Copy {
     unsafe fn prefetch(_p: *const Self::E) {}
 }
 
-/// `c[r*ldc + j] = alpha·Σ_p a[p*MR+r]·b[p*ldb+j] + beta·c[r*ldc + j]` for the
-/// full MR×NR tile (`c` is not read when beta == 0, so it may hold NaN).
-/// `ldb` is NR for a packed B sliver, or the row stride of a row-major B
-/// read in place (`strided`, see `mod.rs`: small M skips packing B).
+/// `c[r*ldc + j] = alpha·Σ_p a[r*a_rs + p*a_ps]·b[p*ldb+j] + beta·c[r*ldc + j]`
+/// for the full MR×NR tile (`c` is not read when beta == 0, so it may hold
+/// NaN). `(a_rs, a_ps)` is `(1, MR)` for a packed A sliver, or `(lda, 1)` for
+/// MR rows of a row-major A read in place (`a_rows`: the broadcasts stream
+/// along MR rows instead of one sliver). `ldb` is NR for a packed B sliver,
+/// or the row stride of a row-major B read in place (`strided`, see `mod.rs`:
+/// small M skips packing B).
 ///
 /// # Safety
-/// `a` is valid for `kc*MR` reads, `b` for reads of `b[p*ldb + j]`, p < kc,
+/// `a` is valid for reads of `a[r*a_rs + p*a_ps]`, r < MR, p < kc, `b` for reads of `b[p*ldb + j]`, p < kc,
 /// j < NR, and `c` for reads and writes of `c[r*ldc + j]`, r < MR, j < NR;
 /// the caller's CPU supports what `V`'s methods use.
 #[inline(always)]
@@ -64,6 +67,8 @@ pub trait Vector: Copy {
 pub unsafe fn microkernel<V: Vector, const MR: usize, const NV: usize>(
     kc: usize,
     a: *const V::E,
+    a_rs: usize,
+    a_ps: usize,
     b: *const V::E,
     ldb: usize,
     c: *mut V::E,
@@ -89,8 +94,9 @@ pub unsafe fn microkernel<V: Vector, const MR: usize, const NV: usize>(
             *slot = V::load(b.add(v * V::LANES));
         }
         for (r, row) in acc.iter_mut().enumerate() {
-            // SAFETY: r < MR, inside this step's column of the A sliver.
-            let av = V::splat(*a.add(r));
+            // SAFETY: r < MR, inside this step's column of the A sliver (or
+            // row r of A read in place).
+            let av = V::splat(*a.add(r * a_rs));
             for (x, &bb) in row.iter_mut().zip(&bv) {
                 *x = V::fma(av, bb, *x);
             }
@@ -98,7 +104,7 @@ pub unsafe fn microkernel<V: Vector, const MR: usize, const NV: usize>(
         // SAFETY: after kc steps the pointers end one past the slivers (or
         // one row past B's block); wrapping, as the last step's B row may
         // be the matrix's last.
-        a = a.add(MR);
+        a = a.wrapping_add(a_ps);
         b = b.wrapping_add(ldb);
     }
     let (alpha, beta) = (V::splat(alpha), V::splat(beta));
@@ -122,6 +128,9 @@ pub type KernelFn<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, T, T,
 /// The same kernel reading B in place: the extra argument (after `b`) is B's
 /// row stride.
 pub type StridedFn<T> = unsafe fn(usize, *const T, *const T, usize, *mut T, usize, T, T, bool);
+/// The kernel reading A in place, MR rows of a row-major A: the argument
+/// after `a` is A's row stride; B is a packed sliver.
+pub type ARowsFn<T> = unsafe fn(usize, *const T, usize, *const T, *mut T, usize, T, T, bool);
 
 /// A compiled micro-kernel and its tile shape.
 #[derive(Clone, Copy)]
@@ -131,6 +140,8 @@ pub struct Kernel<T> {
     pub run: KernelFn<T>,
     /// `run` with B read in place at a given row stride (unit column stride).
     pub strided: StridedFn<T>,
+    /// `run` with A's MR rows read in place at a given row stride.
+    pub a_rows: ARowsFn<T>,
     pub name: &'static str,
     /// SIMD block transpose for packing transposed operands, if this ISA has one.
     pub transpose: Option<super::pack::Transpose<T>>,
@@ -152,7 +163,7 @@ macro_rules! kernels {
                 let nr = $nv * <$vec as $crate::cpu::gemm::kernel::Vector>::LANES;
                 // SAFETY: forwarded contract (a packed sliver has row stride NR);
                 // this function has the features `$vec` needs.
-                unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, nr, c, ldc, alpha, beta, bz) }
+                unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, 1, $mr, b, nr, c, ldc, alpha, beta, bz) }
             }
             pub mod $name {
                 #[allow(unused_imports)]
@@ -163,7 +174,16 @@ macro_rules! kernels {
                 #[allow(clippy::too_many_arguments)]
                 pub unsafe fn strided(kc: usize, a: *const $elem, b: *const $elem, ldb: usize, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
                     // SAFETY: forwarded contract; this function has the features `$vec` needs.
-                    unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, ldb, c, ldc, alpha, beta, bz) }
+                    unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, 1, $mr, b, ldb, c, ldc, alpha, beta, bz) }
+                }
+                /// # Safety
+                /// See `kernel::microkernel` (A read in place: `a[r*lda + p]`).
+                #[target_feature(enable = $features)]
+                #[allow(clippy::too_many_arguments)]
+                pub unsafe fn a_rows(kc: usize, a: *const $elem, lda: usize, b: *const $elem, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
+                    let nr = $nv * <$vec as $crate::cpu::gemm::kernel::Vector>::LANES;
+                    // SAFETY: forwarded contract; this function has the features `$vec` needs.
+                    unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, lda, 1, b, nr, c, ldc, alpha, beta, bz) }
                 }
             }
         )+
@@ -176,7 +196,7 @@ macro_rules! kernels {
             pub unsafe fn $name(kc: usize, a: *const $elem, b: *const $elem, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
                 let nr = $nv * <$vec as $crate::cpu::gemm::kernel::Vector>::LANES;
                 // SAFETY: forwarded contract; `$vec` needs no target features.
-                unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, nr, c, ldc, alpha, beta, bz) }
+                unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, 1, $mr, b, nr, c, ldc, alpha, beta, bz) }
             }
             pub mod $name {
                 #[allow(unused_imports)]
@@ -186,7 +206,15 @@ macro_rules! kernels {
                 #[allow(clippy::too_many_arguments)]
                 pub unsafe fn strided(kc: usize, a: *const $elem, b: *const $elem, ldb: usize, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
                     // SAFETY: forwarded contract; `$vec` needs no target features.
-                    unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, b, ldb, c, ldc, alpha, beta, bz) }
+                    unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, 1, $mr, b, ldb, c, ldc, alpha, beta, bz) }
+                }
+                /// # Safety
+                /// See `kernel::microkernel` (A read in place: `a[r*lda + p]`).
+                #[allow(clippy::too_many_arguments)]
+                pub unsafe fn a_rows(kc: usize, a: *const $elem, lda: usize, b: *const $elem, c: *mut $elem, ldc: usize, alpha: $elem, beta: $elem, bz: bool) {
+                    let nr = $nv * <$vec as $crate::cpu::gemm::kernel::Vector>::LANES;
+                    // SAFETY: forwarded contract; `$vec` needs no target features.
+                    unsafe { $crate::cpu::gemm::kernel::microkernel::<$vec, $mr, $nv>(kc, a, lda, 1, b, nr, c, ldc, alpha, beta, bz) }
                 }
             }
         )+
@@ -237,6 +265,7 @@ macro_rules! k {
             nr: $nr,
             run: super::$m::$f,
             strided: super::$m::$f::strided,
+            a_rows: super::$m::$f::a_rows,
             name: stringify!($f),
             transpose: None,
             simd: Simd::Scalar,
@@ -248,6 +277,7 @@ macro_rules! k {
             nr: $nr,
             run: super::$m::$f,
             strided: super::$m::$f::strided,
+            a_rows: super::$m::$f::a_rows,
             name: stringify!($f),
             transpose: Some($tr),
             simd: Simd::Scalar,

@@ -25,6 +25,7 @@
 //! rectangle of C for the whole depth, so one superblock costs two parallel
 //! regions (pack, compute) however deep K is.
 
+pub mod arows;
 pub mod cache;
 pub mod gemv;
 pub mod kernel;
