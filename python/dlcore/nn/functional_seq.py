@@ -177,6 +177,18 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return _core.flash_attention(q, k, v, mask, bool(is_causal), scale).reshape(*lead, L, Ev)
 
 
+def _with_key_padding(mask, key_padding_mask, dtype, batch, source_len):
+    """`mask` (additive, broadcastable to (batch, heads, L, S), or None) plus a
+    (batch, S) key padding mask as an additive (batch, 1, 1, S) term."""
+    kp = _additive(key_padding_mask, dtype, "key_padding_mask")
+    if kp is None:
+        return mask
+    if tuple(kp.shape) != (batch, source_len):
+        raise AssertionError(f"expecting key_padding_mask shape of {(batch, source_len)}, but got {tuple(kp.shape)}")
+    kp = kp.reshape(batch, 1, 1, source_len)
+    return kp if mask is None else mask + kp
+
+
 def _additive(mask, dtype, name):
     """A bool mask (True = masked out, torch's MHA convention) or a float mask as an additive float mask."""
     if mask is None:
@@ -248,12 +260,7 @@ def multi_head_attention_forward(
             mask = am.reshape(N, H, L, S)
         else:
             raise RuntimeError(f"attn_mask's dimension {am.ndim} is not supported")
-    kp = _additive(key_padding_mask, q.dtype, "key_padding_mask")
-    if kp is not None:
-        if tuple(kp.shape) != (N, S):
-            raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kp.shape)}")
-        kp = kp.reshape(N, 1, 1, S)
-        mask = kp if mask is None else mask + kp
+    mask = _with_key_padding(mask, key_padding_mask, q.dtype, N, S)
     if not training:
         dropout_p = 0.0
     if need_weights:

@@ -26,7 +26,7 @@ from . import init
 from .attention import MultiheadAttention
 from .containers import ModuleList
 from .dropout import Dropout
-from .functional_seq import _additive
+from .functional_seq import _additive, _with_key_padding
 from .layers import Linear
 from .module import Module
 from .normalization_seq import LayerNorm
@@ -119,12 +119,7 @@ def _attention(mha, query, key, attn_mask, key_padding_mask, is_causal, batch_fi
                 mask = am.reshape(B, H, L, S)
             else:
                 raise RuntimeError(f"attn_mask of shape {tuple(am.shape)} should be {(L, S)} or {(B * H, L, S)}")
-        kp = _additive(key_padding_mask, q.dtype, "key_padding_mask")
-        if kp is not None:
-            if tuple(kp.shape) != (B, S):
-                raise AssertionError(f"expecting key_padding_mask shape of {(B, S)}, but got {tuple(kp.shape)}")
-            kp = kp.reshape(B, 1, 1, S)
-            mask = kp if mask is None else mask + kp
+        mask = _with_key_padding(mask, key_padding_mask, q.dtype, B, S)
     p = mha.dropout if training else 0.0
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)  # (B, H, L, D)
     out = out.transpose(1, 2) if batch_first else out.permute(2, 0, 1, 3)  # (B, L, H, D) | (L, B, H, D)
