@@ -81,6 +81,23 @@ def import_torch():
     return torch
 
 
+def leaf(a, grad=True):
+    """A contiguous dlcore leaf tensor from a numpy array."""
+    t = dlcore.tensor(np.ascontiguousarray(a))
+    t.requires_grad_(grad)
+    return t
+
+
+def torch_leaf(a, grad=True):
+    """The same array as a torch leaf tensor."""
+    return import_torch().tensor(np.ascontiguousarray(a), requires_grad=grad)
+
+
+def assert_close_to_torch(ours, theirs, tol, what):
+    """A dlcore tensor against a torch tensor, elementwise within `tol` (absolute and relative)."""
+    np.testing.assert_allclose(np.asarray(ours.detach().numpy()), theirs.detach().numpy(), rtol=tol, atol=tol, err_msg=what)
+
+
 class arg:  # noqa: N801 - reads like a function at the call site
     """A random input with its own dtype, value range or grad flag."""
 

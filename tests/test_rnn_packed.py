@@ -6,7 +6,7 @@ torch's errors for bad lengths."""
 
 import numpy as np
 import pytest
-from helpers import import_torch
+from helpers import assert_close_to_torch, import_torch, leaf, torch_leaf
 
 import dlcore
 import dlcore.nn as nn
@@ -16,18 +16,7 @@ torch = import_torch()
 trnn = torch.nn.utils.rnn
 
 
-def _d(a, grad=True):
-    t = dlcore.tensor(np.ascontiguousarray(a))
-    t.requires_grad_(grad)
-    return t
-
-
-def _t(a, grad=True):
-    return torch.tensor(np.ascontiguousarray(a), requires_grad=grad)
-
-
-def _close(ours, theirs, tol, what):
-    np.testing.assert_allclose(np.asarray(ours.detach().numpy()), theirs.detach().numpy(), rtol=tol, atol=tol, err_msg=what)
+_d, _t, _close = leaf, torch_leaf, assert_close_to_torch
 
 
 def _pair(mode, I, H, dtype, **kw):
