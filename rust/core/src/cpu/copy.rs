@@ -11,6 +11,7 @@
 //! are copied in tiles so each source cache line is read once per tile.
 
 use super::PAR_MIN;
+use crate::tensor::layout::step_outer;
 use rayon::prelude::*;
 
 /// Merge adjacent dims whose strides make them one run, drop size-1 dims.
@@ -65,16 +66,7 @@ fn copy_rows<T: Copy>(src: &[T], shape: &[usize], strides: &[usize], base: usize
                 *v = src[off + j * istride];
             }
         }
-        // carry into the outer dims
-        for d in (0..nd - 1).rev() {
-            idx[d] += 1;
-            off += strides[d];
-            if idx[d] < shape[d] {
-                break;
-            }
-            off -= strides[d] * shape[d];
-            idx[d] = 0;
-        }
+        step_outer(&mut idx, &mut off, &shape[..nd - 1], &strides[..nd - 1]);
     }
 }
 

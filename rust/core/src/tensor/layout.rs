@@ -92,28 +92,33 @@ pub fn for_each_offset(shape: &[usize], strides: &[usize], base: usize, mut f: i
     }
     let nd = shape.len();
     let (inner, istride) = (shape[nd - 1], strides[nd - 1]);
-    let mut idx = vec![0usize; nd];
+    let mut idx = vec![0usize; nd - 1];
     let mut off = base;
     loop {
         for j in 0..inner {
             f(off + j * istride);
         }
-        // carry into the outer dims
-        let mut d = nd - 1;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
-            idx[d] += 1;
-            off += strides[d];
-            if idx[d] < shape[d] {
-                break;
-            }
-            off -= strides[d] * shape[d];
-            idx[d] = 0;
+        if !step_outer(&mut idx, &mut off, &shape[..nd - 1], &strides[..nd - 1]) {
+            return;
         }
     }
+}
+
+/// Advances the row-major multi-index `idx` over `shape` (the outer dims of
+/// a view) by one, moving the offset `off` along `strides`; false when it
+/// wraps past the last index (then `idx` and `off` are back at the start).
+#[inline]
+pub fn step_outer(idx: &mut [usize], off: &mut usize, shape: &[usize], strides: &[usize]) -> bool {
+    for d in (0..shape.len()).rev() {
+        idx[d] += 1;
+        *off += strides[d];
+        if idx[d] < shape[d] {
+            return true;
+        }
+        *off -= strides[d] * shape[d];
+        idx[d] = 0;
+    }
+    false
 }
 
 /// Like `for_each_offset` for two views of the same shape walked together.
