@@ -72,10 +72,14 @@ struct FlatShift {
 }
 
 impl FlatShift {
-    fn new(h: Dim, w: Dim, i: usize, j: usize) -> Option<FlatShift> {
-        if !(h.unit() && w.unit() && w.grid == w.image) {
-            return None;
-        }
+    /// Whether the flat shifted copy applies to this geometry: unit stride
+    /// and dilation both ways, and grid rows as wide as image rows.
+    fn applies(h: Dim, w: Dim) -> bool {
+        h.unit() && w.unit() && w.grid == w.image
+    }
+
+    /// The shift of tap (i, j); only for geometries where [`Self::applies`].
+    fn new(h: Dim, w: Dim, i: usize, j: usize) -> FlatShift {
         let ((row_lo, row_hi), (col_lo, col_hi)) = (h.valid_range(i), w.valid_range(j));
         let width = w.image as isize;
         let shift = (i as isize - h.pad as isize) * width + j as isize - w.pad as isize;
@@ -83,7 +87,7 @@ impl FlatShift {
         // (clamped into the valid rows; empty when no row or tap is inside)
         let q_lo = (row_lo as isize * width).max(-shift).min(row_hi as isize * width) as usize;
         let q_hi = (row_hi as isize * width).min(plane - shift).max(q_lo as isize) as usize;
-        Some(FlatShift { row_lo, row_hi, col_lo, col_hi, shift, q_lo, q_hi })
+        FlatShift { row_lo, row_hi, col_lo, col_hi, shift, q_lo, q_hi }
     }
 
     /// Sets the wrapped columns of the valid rows of a grid plane to zero.
@@ -113,14 +117,14 @@ pub fn im2col<T: Float>(image: &[T], channels: usize, h: Dim, w: Dim, cols: &mut
 pub fn im2col_pitch<T: Float>(image: &[T], channels: usize, h: Dim, w: Dim, cols: &mut [T], pitch: usize) {
     let (gh, gw) = (h.grid, w.grid);
     let plane = h.image * w.image;
-    if FlatShift::new(h, w, 0, 0).is_some() {
+    if FlatShift::applies(h, w) {
         for c in 0..channels {
             let img = &image[c * plane..(c + 1) * plane];
             for i in 0..h.kernel {
                 for j in 0..w.kernel {
                     let row = ((c * h.kernel + i) * w.kernel + j) * pitch;
                     let dst = &mut cols[row..row + gh * gw];
-                    let f = FlatShift::new(h, w, i, j).expect("checked above");
+                    let f = FlatShift::new(h, w, i, j);
                     dst[..f.q_lo].fill(T::zero());
                     dst[f.q_hi..].fill(T::zero());
                     if f.q_hi > f.q_lo {
@@ -176,14 +180,14 @@ pub fn col2im<T: Float>(cols: &mut [T], channels: usize, h: Dim, w: Dim, image: 
 pub fn col2im_pitch<T: Float>(cols: &mut [T], pitch: usize, channels: usize, h: Dim, w: Dim, image: &mut [T]) {
     let (gh, gw) = (h.grid, w.grid);
     let plane = h.image * w.image;
-    if FlatShift::new(h, w, 0, 0).is_some() {
+    if FlatShift::applies(h, w) {
         for c in 0..channels {
             let img = &mut image[c * plane..(c + 1) * plane];
             for i in 0..h.kernel {
                 for j in 0..w.kernel {
                     let row = ((c * h.kernel + i) * w.kernel + j) * pitch;
                     let src = &mut cols[row..row + gh * gw];
-                    let f = FlatShift::new(h, w, i, j).expect("checked above");
+                    let f = FlatShift::new(h, w, i, j);
                     if f.q_hi > f.q_lo {
                         f.zero_wrapped(src, gw);
                         let s = (f.q_lo as isize + f.shift) as usize;
